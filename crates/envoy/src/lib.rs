@@ -1,0 +1,265 @@
+//! Envoy's side of the authorizer: an ext_authz v3 `CheckRequest` becomes the engine's
+//! [`Request`] by borrowing (no copies on the check path), and `CheckRequest`s can be read in
+//! proto3 JSON for `alp eval`. envoy-types has no serde support, so the JSON form is mirrored
+//! here for the fields a check uses.
+
+use std::{collections::HashMap, net::IpAddr};
+
+use alp_model::{Http, Peer, Request};
+pub use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, SocketAddress,
+    address::Address as AddressKind,
+    socket_address::{PortSpecifier, Protocol},
+};
+use serde::{Deserialize, Deserializer};
+
+/// IP protocol numbers of Envoy's `SocketAddress.Protocol`.
+const TCP: i32 = 6;
+const UDP: i32 = 17;
+
+fn socket(peer: Option<&attribute_context::Peer>) -> Option<&SocketAddress> {
+    match peer?.address.as_ref()?.address.as_ref()? {
+        AddressKind::SocketAddress(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn peer(p: Option<&attribute_context::Peer>) -> Peer<'_> {
+    let sock = socket(p);
+    Peer {
+        ip: sock.and_then(|s| s.address.parse::<IpAddr>().ok()).map(|ip| ip.to_canonical()),
+        port: match sock.and_then(|s| s.port_specifier.as_ref()) {
+            Some(PortSpecifier::PortValue(v)) => *v,
+            _ => 0,
+        },
+        principal: p.map_or("", |p| p.principal.as_str()),
+        labels: p.map(|p| &p.labels),
+    }
+}
+
+/// The flow Calico's checker extracts from a `CheckRequest` (§6.1): addresses, ports,
+/// principals, labels, protocol (TCP unless Envoy says UDP) and the HTTP method and path
+/// (absent on a network-filter check).
+pub fn to_request(check: &CheckRequest) -> Request<'_> {
+    let attrs = check.attributes.as_ref();
+    let source = attrs.and_then(|a| a.source.as_ref());
+    let destination = attrs.and_then(|a| a.destination.as_ref());
+    let protocol = match socket(destination).map(|s| Protocol::try_from(s.protocol)) {
+        Some(Ok(Protocol::Udp)) => UDP,
+        _ => TCP,
+    };
+    let http = attrs
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+        .map(|h| Http { method: &h.method, path: &h.path });
+    Request { source: peer(source), destination: peer(destination), protocol, http }
+}
+
+/// A `CheckRequest` in proto3 JSON that does not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("field {path}: {message}")]
+pub struct JsonError {
+    /// Where in the document, e.g. `attributes.source.address.socketAddress.portValue`.
+    pub path: String,
+    pub message: String,
+}
+
+/// Reads one `CheckRequest` in proto3 JSON (lowerCamelCase or proto field names).
+pub fn check_request_from_json(text: &str) -> Result<CheckRequest, JsonError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let json: JsonCheck = serde_path_to_error::deserialize(de).map_err(|e| JsonError {
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+    })?;
+    Ok(json.into())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonCheck {
+    attributes: Option<JsonAttributes>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonAttributes {
+    source: Option<JsonPeer>,
+    destination: Option<JsonPeer>,
+    request: Option<JsonRequest>,
+    #[serde(alias = "context_extensions")]
+    context_extensions: HashMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonPeer {
+    address: Option<JsonAddress>,
+    service: String,
+    labels: HashMap<String, String>,
+    principal: String,
+    certificate: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonAddress {
+    #[serde(alias = "socket_address")]
+    socket_address: Option<JsonSocket>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonSocket {
+    #[serde(deserialize_with = "protocol")]
+    protocol: i32,
+    address: String,
+    #[serde(alias = "port_value", deserialize_with = "opt_u32")]
+    port_value: Option<u32>,
+    #[serde(alias = "named_port")]
+    named_port: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonRequest {
+    http: Option<JsonHttp>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct JsonHttp {
+    id: String,
+    method: String,
+    headers: HashMap<String, String>,
+    path: String,
+    host: String,
+    scheme: String,
+    protocol: String,
+}
+
+/// proto3 JSON: an enum by name or number.
+fn protocol<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum P {
+        Name(String),
+        Number(i32),
+    }
+    match Option::<P>::deserialize(d)? {
+        None => Ok(0),
+        Some(P::Number(n)) => Ok(n),
+        Some(P::Name(name)) => Protocol::from_str_name(&name)
+            .map(|p| p as i32)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown protocol {name:?} (TCP or UDP)"))),
+    }
+}
+
+/// proto3 JSON: a uint32 as a number or a decimal string.
+fn opt_u32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum N {
+        Number(u32),
+        Text(String),
+    }
+    match Option::<N>::deserialize(d)? {
+        None => Ok(None),
+        Some(N::Number(n)) => Ok(Some(n)),
+        Some(N::Text(s)) => s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("not a uint32: {s:?}"))),
+    }
+}
+
+impl From<JsonPeer> for attribute_context::Peer {
+    fn from(p: JsonPeer) -> Self {
+        let address = p.address.and_then(|a| a.socket_address).map(|s| Address {
+            address: Some(AddressKind::SocketAddress(SocketAddress {
+                protocol: s.protocol,
+                address: s.address,
+                port_specifier: match (s.port_value, s.named_port) {
+                    (Some(v), _) => Some(PortSpecifier::PortValue(v)),
+                    (None, Some(n)) => Some(PortSpecifier::NamedPort(n)),
+                    (None, None) => None,
+                },
+                ..Default::default()
+            })),
+        });
+        attribute_context::Peer {
+            address,
+            service: p.service,
+            labels: p.labels,
+            principal: p.principal,
+            certificate: p.certificate,
+        }
+    }
+}
+
+impl From<JsonCheck> for CheckRequest {
+    fn from(j: JsonCheck) -> Self {
+        CheckRequest {
+            attributes: j.attributes.map(|a| AttributeContext {
+                source: a.source.map(Into::into),
+                destination: a.destination.map(Into::into),
+                request: a.request.map(|r| attribute_context::Request {
+                    http: r.http.map(|h| attribute_context::HttpRequest {
+                        id: h.id,
+                        method: h.method,
+                        headers: h.headers,
+                        path: h.path,
+                        host: h.host,
+                        scheme: h.scheme,
+                        protocol: h.protocol,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                context_extensions: a.context_extensions,
+                ..Default::default()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_what_envoy_sends() {
+        let check = check_request_from_json(
+            r#"{"attributes":{"source":{"address":{"socketAddress":{"address":"10.0.0.1","portValue":45000}},
+                "principal":"spiffe://cluster.local/ns/a/sa/b"},
+              "destination":{"address":{"socket_address":{"address":"::ffff:10.0.0.2","port_value":"8080","protocol":"UDP"}}},
+              "request":{"http":{"method":"GET","path":"/x?y=1"}}}}"#,
+        )
+        .unwrap();
+        let req = to_request(&check);
+        assert_eq!(req.source.ip, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(req.source.port, 45000);
+        assert_eq!(req.source.principal, "spiffe://cluster.local/ns/a/sa/b");
+        assert_eq!(req.destination.ip, Some("10.0.0.2".parse().unwrap()), "v4-mapped becomes v4");
+        assert_eq!(req.destination.port, 8080);
+        assert_eq!(req.protocol, UDP);
+        let http = req.http.unwrap();
+        assert_eq!((http.method, http.path), ("GET", "/x?y=1"));
+    }
+
+    #[test]
+    fn defaults_follow_calico() {
+        let check = check_request_from_json("{}").unwrap();
+        let req = to_request(&check);
+        assert_eq!(req.protocol, TCP, "no destination address means TCP");
+        assert!(req.http.is_none(), "no request.http is a network check");
+        assert_eq!((req.source.ip, req.source.port), (None, 0));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = check_request_from_json(r#"{"attributes":{"source":{"address":{"socketAddress":{"portValue":"x"}}}}}"#)
+            .unwrap_err();
+        assert_eq!(err.path, "attributes.source.address.socketAddress.portValue");
+        let err = check_request_from_json(r#"{"attributes":{"destination":{"address":{"socketAddress":{"protocol":"SCTP"}}}}}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("protocol"), "{err}");
+    }
+}

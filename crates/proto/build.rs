@@ -1,0 +1,35 @@
+use std::{env, error::Error, path::PathBuf};
+
+const PROTOS: &[&str] = &["proto/felixbackend.proto", "proto/healthz.proto"];
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    let descriptors = out.join("descriptors.bin");
+    for p in PROTOS {
+        println!("cargo:rerun-if-changed={p}");
+    }
+
+    prost_build::Config::new()
+        .file_descriptor_set_path(&descriptors)
+        .compile_protos(PROTOS, &["proto"])?;
+
+    let set = std::fs::read(&descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&set)?
+        .ignore_unknown_fields()
+        .build(&[".felix", ".dikastes"])?;
+
+    #[cfg(feature = "grpc")]
+    {
+        let grpc_out = out.join("grpc");
+        std::fs::create_dir_all(&grpc_out)?;
+        tonic_prost_build::configure()
+            .out_dir(&grpc_out)
+            .build_client(true)
+            .build_server(true)
+            .extern_path(".felix", "crate::felix")
+            .extern_path(".dikastes", "crate::dikastes")
+            .compile_protos(PROTOS, &["proto"])?;
+    }
+    Ok(())
+}
