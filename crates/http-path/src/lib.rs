@@ -28,13 +28,14 @@ use std::borrow::Cow;
 /// Bytes that percent-decoding produced and that are not UTF-8 become U+FFFD here; use
 /// [`normalize_bytes`] for the exact result.
 pub fn normalize(path: &str) -> Option<Cow<'_, str>> {
-    Some(match normalize_bytes(path)? {
-        Cow::Borrowed(_) => Cow::Borrowed(path),
-        Cow::Owned(bytes) => Cow::Owned(match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }),
-    })
+    if is_normal(path.as_bytes()) {
+        return Some(Cow::Borrowed(path));
+    }
+    let bytes = normalize_slow(path.as_bytes())?;
+    Some(Cow::Owned(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }))
 }
 
 /// [`normalize`] with the exact bytes Go would produce; borrowed (the whole input) when the input
@@ -47,6 +48,21 @@ pub fn normalize_bytes(path: &str) -> Option<Cow<'_, [u8]>> {
     }
 }
 
+/// Per pair of adjacent bytes `(x, y)`: is `y` a byte that normalisation changes, or `x y` = `//`;
+/// and is `x y` = `/.` (the start of a possible dot segment).
+#[inline(always)]
+fn pair_flags(x: u8, y: u8) -> (u8, u8) {
+    let slash = x == b'/';
+    let bad = (y == b'?')
+        | (y == b'#')
+        | (y == b'%')
+        | (y == b'\\')
+        | (y == b';')
+        | (y == 0)
+        | (slash & (y == b'/'));
+    (u8::from(bad), u8::from(slash & (y == b'.')))
+}
+
 /// True when normalising `p` would return it unchanged: it starts with `/`, has none of
 /// `? # % \ ;` or NUL, no empty, `.` or `..` segment, and no trailing `/` (except `"/"`).
 #[inline]
@@ -54,22 +70,38 @@ fn is_normal(p: &[u8]) -> bool {
     let Some(rest) = p.strip_prefix(b"/") else {
         return false;
     };
-    // Branch-free passes that the compiler vectorises: special bytes, "//", and "/." (rare: only
-    // then are dot segments checked exactly).
-    let special = p.iter().fold(false, |acc, &b| {
-        acc | (b == b'?') | (b == b'#') | (b == b'%') | (b == b'\\') | (b == b';') | (b == 0)
-    });
-    let (double_slash, slash_dot) =
-        p.iter()
-            .zip(rest)
-            .fold((false, false), |(ss, sd), (&a, &b)| {
-                let slash = a == b'/';
-                (ss | (slash & (b == b'/')), sd | (slash & (b == b'.')))
-            });
-    if special || double_slash || (rest.last() == Some(&b'/')) {
+    // Every adjacent pair, 16 at a time in fixed-size lanes the compiler vectorises, then the
+    // tail. Dot segments are checked exactly only when some "/." occurs (rare).
+    let mut bad = [0u8; 16];
+    let mut slash_dot = [0u8; 16];
+    let mut tail = p;
+    while let Some(chunk) = tail.first_chunk::<17>() {
+        let (Some(xs), Some(ys)) = (chunk.first_chunk::<16>(), chunk.last_chunk::<16>()) else {
+            break;
+        };
+        for ((&x, &y), (b, d)) in xs
+            .iter()
+            .zip(ys)
+            .zip(bad.iter_mut().zip(slash_dot.iter_mut()))
+        {
+            let (fb, fd) = pair_flags(x, y);
+            *b |= fb;
+            *d |= fd;
+        }
+        tail = tail.get(16..).unwrap_or_default();
+    }
+    let (mut any_bad, mut any_slash_dot) = (0u8, 0u8);
+    for (&x, &y) in tail.iter().zip(tail.get(1..).unwrap_or_default()) {
+        let (fb, fd) = pair_flags(x, y);
+        any_bad |= fb;
+        any_slash_dot |= fd;
+    }
+    any_bad |= bad.iter().fold(0, |a, &v| a | v);
+    any_slash_dot |= slash_dot.iter().fold(0, |a, &v| a | v);
+    if any_bad != 0 || rest.last() == Some(&b'/') {
         return false;
     }
-    !slash_dot || !has_dot_segment(rest)
+    any_slash_dot == 0 || !has_dot_segment(rest)
 }
 
 /// Whether some `/`-separated segment of `rest` is `.` or `..`.
@@ -113,6 +145,7 @@ fn has_double_encoding(s: &[u8]) -> bool {
     })
 }
 
+#[inline(never)]
 fn normalize_slow(input: &[u8]) -> Option<Vec<u8>> {
     // 1. Cut at the first '?' or '#'.
     let raw = match input.iter().position(|&b| b == b'?' || b == b'#') {

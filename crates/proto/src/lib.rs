@@ -27,3 +27,39 @@ pub mod dikastes {
         include!(concat!(env!("OUT_DIR"), "/grpc/dikastes.rs"));
     }
 }
+
+/// The policy-sync stream as proto3 JSON lines: one `felix.ToDataplane` per line.
+pub mod jsonl {
+    use crate::felix::ToDataplane;
+
+    /// A line that is not a `ToDataplane` in proto3 JSON.
+    #[derive(Debug, thiserror::Error)]
+    #[error("line {line}: field {field}: {message}")]
+    pub struct LineError {
+        /// 1-based.
+        pub line: usize,
+        /// Where in the message, e.g. `activePolicyUpdate.policy.inboundRules[0].protocol`.
+        pub field: String,
+        pub message: String,
+    }
+
+    /// Decodes one line (lowerCamelCase or proto field names; enums by name or number).
+    pub fn decode(line: &str) -> Result<ToDataplane, (String, String)> {
+        let de = &mut serde_json::Deserializer::from_str(line);
+        serde_path_to_error::deserialize(de).map_err(|e| (e.path().to_string(), e.inner().to_string()))
+    }
+
+    /// Decodes every non-blank line.
+    pub fn decode_lines(text: &str) -> Result<Vec<ToDataplane>, LineError> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| decode(l).map_err(|(field, message)| LineError { line: i + 1, field, message }))
+            .collect()
+    }
+
+    /// Encodes one message as a single line (no newline).
+    pub fn encode(msg: &ToDataplane) -> String {
+        serde_json::to_string(msg).unwrap_or_default()
+    }
+}

@@ -142,13 +142,13 @@ fn canonical() {
             }
             Err(e) => failures.push(format!("{id}: parse(canonical) failed: {e}")),
         }
-        if let Some(uid) = case["unique_id"].as_str() {
-            if sel.unique_id() != uid {
-                failures.push(format!(
-                    "{id}: unique_id {}, expected {uid}",
-                    sel.unique_id()
-                ));
-            }
+        if let Some(uid) = case["unique_id"].as_str()
+            && sel.unique_id() != uid
+        {
+            failures.push(format!(
+                "{id}: unique_id {}, expected {uid}",
+                sel.unique_id()
+            ));
         }
     }
     report("canonical", cases.len(), &failures);
@@ -190,13 +190,13 @@ fn tokenizer() {
             (_, Err(e)) => failures.push(format!("{id}: tokenize failed: {e}")),
         }
         let parsed = Selector::parse(input);
-        if let Some(valid) = case["parse_valid_derived"].as_bool() {
-            if parsed.is_ok() != valid {
-                failures.push(format!(
-                    "{id}: parse ok = {}, expected {valid}",
-                    parsed.is_ok()
-                ));
-            }
+        if let Some(valid) = case["parse_valid_derived"].as_bool()
+            && parsed.is_ok() != valid
+        {
+            failures.push(format!(
+                "{id}: parse ok = {}, expected {valid}",
+                parsed.is_ok()
+            ));
         }
         if let Some(want) = case["canonical_derived"].as_str() {
             match &parsed {
