@@ -9,15 +9,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         println!("cargo:rerun-if-changed={p}");
     }
 
-    prost_build::Config::new()
-        .file_descriptor_set_path(&descriptors)
-        .compile_protos(PROTOS, &["proto"])?;
+    prost_build::Config::new().file_descriptor_set_path(&descriptors).compile_protos(PROTOS, &["proto"])?;
 
     let set = std::fs::read(&descriptors)?;
-    pbjson_build::Builder::new()
-        .register_descriptors(&set)?
-        .ignore_unknown_fields()
-        .build(&[".felix", ".dikastes"])?;
+    pbjson_build::Builder::new().register_descriptors(&set)?.ignore_unknown_fields().build(&[".felix", ".dikastes"])?;
 
     #[cfg(feature = "grpc")]
     {

@@ -84,8 +84,20 @@ pub fn decide<'s>(snap: &'s Snapshot, req: &Request<'_>) -> Decision<'s> {
 
 /// Decides a check in any direction and scope (for explain and shadow evaluation).
 pub fn decide_with<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: Scope) -> Decision<'s> {
+    walk(snap, req, direction, scope, true)
+}
+
+/// [`decide_with`] without the port index: every rule is visited. Only for checking that the
+/// index changes nothing.
+#[doc(hidden)]
+pub fn decide_unindexed<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: Scope) -> Decision<'s> {
+    walk(snap, req, direction, scope, false)
+}
+
+fn walk<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: Scope, indexed: bool) -> Decision<'s> {
     let plan = snap.plan(direction, scope);
     let mut walk = Walk {
+        indexed,
         snap,
         plan,
         req,
@@ -134,7 +146,10 @@ enum PeerId<'r> {
     Plain,
     /// D7: a SPIFFE id of a trust domain other than `--trust-domain`: constrained peer clauses fail.
     Foreign,
-    Known { namespace: &'r str, name: &'r str },
+    Known {
+        namespace: &'r str,
+        name: &'r str,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -144,6 +159,7 @@ enum Which {
 }
 
 struct Walk<'s, 'r> {
+    indexed: bool,
     snap: &'s Snapshot,
     plan: &'s Plan,
     req: &'r Request<'r>,
@@ -171,7 +187,7 @@ impl<'s, 'r> Walk<'s, 'r> {
     fn run(&mut self, from_tier: usize) -> End {
         let plan = self.plan;
         let mut t = from_tier;
-        let mut candidates = plan.candidates(self.req.destination.port);
+        let mut candidates = if self.indexed { plan.candidates(self.req.destination.port) } else { plan.all_entries() };
         match plan.tiers.get(t) {
             Some(tier) => candidates.seek(tier.first_entry),
             None => candidates.seek(u32::MAX),
@@ -199,7 +215,11 @@ impl<'s, 'r> Walk<'s, 'r> {
                 EntryKind::MissingPolicy => {
                     return End::Fail(
                         Code::Internal,
-                        format!("policy {} of tier {} is missing from the policy store", self.policy_label(e.policy), tier.name),
+                        format!(
+                            "policy {} of tier {} is missing from the policy store",
+                            self.policy_label(e.policy),
+                            tier.name
+                        ),
                     );
                 }
                 EntryKind::MissingSet(set) => {
@@ -214,7 +234,8 @@ impl<'s, 'r> Walk<'s, 'r> {
                     );
                 }
                 EntryKind::Defect => {
-                    let defect = plan.rule(&e).and_then(|r| r.defect.as_ref()).map(|d| d.to_string()).unwrap_or_default();
+                    let defect =
+                        plan.rule(&e).and_then(|r| r.defect.as_ref()).map(|d| d.to_string()).unwrap_or_default();
                     return End::Fail(
                         Code::InvalidArgument,
                         format!("rule {} of policy {} is invalid: {defect}", e.rule, self.policy_label(e.policy)),
@@ -335,7 +356,10 @@ impl<'s, 'r> Walk<'s, 'r> {
                     );
                 }
                 if let Some(defect) = &rule.defect {
-                    return End::Fail(Code::InvalidArgument, format!("rule {i} of profile {} is invalid: {defect}", slot.name));
+                    return End::Fail(
+                        Code::InvalidArgument,
+                        format!("rule {i} of profile {} is invalid: {defect}", slot.name),
+                    );
                 }
                 let matched = match self.match_rule(rule) {
                     Ok(m) => m,

@@ -13,9 +13,6 @@ pub(crate) struct Overlay<'a> {
 
 impl Labels for Overlay<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.top
-            .and_then(|m| m.get(key))
-            .or_else(|| self.bottom.and_then(|m| m.get(key)))
-            .map(String::as_str)
+        self.top.and_then(|m| m.get(key)).or_else(|| self.bottom.and_then(|m| m.get(key))).map(String::as_str)
     }
 }

@@ -3,10 +3,7 @@
 //! [`Snapshot`]s in which everything is compiled and indexed; [`decide`] walks a snapshot's
 //! tiers, policies and profiles for one request, as Calico's Dikastes does (with alp's
 //! differences D1–D4, D7, D8). No I/O here.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod decide;
 mod labels;
@@ -16,6 +13,6 @@ mod snapshot;
 mod store;
 
 pub use alp_model::{Direction, Request, Scope};
-pub use decide::{Code, Decision, Hit, decide, decide_with};
+pub use decide::{Code, Decision, Hit, PROFILE_TIER, decide, decide_unindexed, decide_with};
 pub use snapshot::Snapshot;
 pub use store::{Applied, Config, Store, StoreError};

@@ -175,7 +175,13 @@ impl Plan {
             exact: self.index.exact.get(&port).map_or(&[][..], Vec::as_slice),
             scan: &self.index.scan,
             port,
+            all: None,
         }
+    }
+
+    /// Every entry, in walk order: what the index must be equivalent to.
+    pub fn all_entries(&self) -> Candidates<'_> {
+        Candidates { exact: &[], scan: &[], port: 0, all: Some(0..to_u32(self.entries.len())) }
     }
 }
 
@@ -217,11 +223,17 @@ pub(crate) struct Candidates<'p> {
     exact: &'p [u32],
     scan: &'p [ScanEntry],
     port: u32,
+    /// Unindexed walk (for equivalence tests).
+    all: Option<std::ops::Range<u32>>,
 }
 
 impl Candidates<'_> {
     /// Skips to the first candidate at or after `pos`.
     pub fn seek(&mut self, pos: u32) {
+        if let Some(all) = &mut self.all {
+            all.start = all.start.max(pos);
+            return;
+        }
         let i = self.exact.partition_point(|p| *p < pos);
         self.exact = self.exact.get(i..).unwrap_or_default();
         let j = self.scan.partition_point(|s| s.pos < pos);
@@ -233,6 +245,9 @@ impl Iterator for Candidates<'_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
+        if let Some(all) = &mut self.all {
+            return all.next();
+        }
         while let Some((s, rest)) = self.scan.split_first() {
             match &s.ports {
                 Some(ranges) if !ranges.iter().any(|r| r.contains(self.port)) => self.scan = rest,

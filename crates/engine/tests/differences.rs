@@ -91,10 +91,7 @@ fn d3_named_ports_are_probed_with_ip_proto_port() {
     assert_eq!(code(&s, &tcp("10.0.0.1", "10.0.0.2", 8081)).0, Code::PermissionDenied);
     assert_eq!(code(&s, &tcp("10.0.0.1", "10.0.0.3", 8080)).0, Code::PermissionDenied, "the IP is part of the probe");
 
-    let s = store(
-        &[("p", json!([{"action": "allow", "not_dst_named_port_ip_set_ids": ["n:web"]}]))],
-        sets,
-    );
+    let s = store(&[("p", json!([{"action": "allow", "not_dst_named_port_ip_set_ids": ["n:web"]}]))], sets);
     assert_eq!(code(&s, &tcp("10.0.0.1", "10.0.0.2", 8080)).0, Code::PermissionDenied, "the negated form excludes");
     assert_eq!(code(&s, &tcp("10.0.0.1", "10.0.0.2", 9090)).0, Code::Ok);
 }
@@ -142,7 +139,10 @@ fn d4_a_connection_passes_if_some_request_on_it_could() {
 
 #[test]
 fn d5_a_fresh_store_holds_nothing_of_an_earlier_connection() {
-    let first = store(&[("old", json!([{"action": "allow"}]))], json!([{"id": "s:x", "type": "NET", "members": ["10.0.0.0/8"]}]));
+    let first = store(
+        &[("old", json!([{"action": "allow"}]))],
+        json!([{"id": "s:x", "type": "NET", "members": ["10.0.0.0/8"]}]),
+    );
     let mut a = Store::new(Config::default());
     for m in store_messages(&first) {
         a.apply(&m).unwrap();

@@ -181,9 +181,18 @@ fn rule_match() {
         let ns = c["policy_namespace"].as_str().unwrap_or("");
         let got = rule_outcome(&c["rule"], ns, &c["store"], &req);
         let bad_selector = ["src_service_account_match", "dst_service_account_match"].iter().any(|k| {
-            c["rule"].pointer(&format!("/{k}/selector")).and_then(Value::as_str).is_some_and(|s| alp_selector::Selector::parse(s).is_err())
+            c["rule"]
+                .pointer(&format!("/{k}/selector"))
+                .and_then(Value::as_str)
+                .is_some_and(|s| alp_selector::Selector::parse(s).is_err())
         });
-        expect_match(c["id"].as_str().unwrap(), got, c["expect"].as_bool().unwrap(), has_bad_cidr(&c["rule"]) || bad_selector, &mut failures);
+        expect_match(
+            c["id"].as_str().unwrap(),
+            got,
+            c["expect"].as_bool().unwrap(),
+            has_bad_cidr(&c["rule"]) || bad_selector,
+            &mut failures,
+        );
     }
     report("rule_match", cases.len(), failures);
 }
@@ -243,7 +252,13 @@ fn net_match() {
         let rule = json!({"src_net": c["nets"]});
         let req = OwnedRequest::from_vector(&json!({"source": {"address": {"ip": c["ip"], "port": 1}}}));
         let got = rule_outcome(&rule, "", &Value::Null, &req);
-        expect_match(c["id"].as_str().unwrap(), got, c["expect"].as_bool().unwrap(), has_bad_cidr(&rule), &mut failures);
+        expect_match(
+            c["id"].as_str().unwrap(),
+            got,
+            c["expect"].as_bool().unwrap(),
+            has_bad_cidr(&rule),
+            &mut failures,
+        );
     }
     report("net_match", cases.len(), failures);
 }
@@ -273,10 +288,9 @@ fn peer_resolution() {
     let mut failures = Vec::new();
     for c in cases {
         let req = OwnedRequest::from_vector(&c["request"]);
-        for (key, side, ns_key) in [
-            ("source_peer", "src", "source_namespace"),
-            ("destination_peer", "dst", "destination_namespace"),
-        ] {
+        for (key, side, ns_key) in
+            [("source_peer", "src", "source_namespace"), ("destination_peer", "dst", "destination_namespace")]
+        {
             let Some(expect) = c["expect"].get(key) else { continue };
             let field = format!("{side}_service_account_match");
             let nobody = rule_outcome(&json!({ &field: {"names": ["__nobody__"]}}), "", &c["store"], &req);
@@ -290,11 +304,23 @@ fn peer_resolution() {
             let selector = expect
                 .get("labels")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().map(|(k, v)| format!("{k} == '{}'", v.as_str().unwrap())).collect::<Vec<_>>().join(" && "))
+                .map(|m| {
+                    m.iter().map(|(k, v)| format!("{k} == '{}'", v.as_str().unwrap())).collect::<Vec<_>>().join(" && ")
+                })
                 .unwrap_or_default();
-            let exact = rule_outcome(&json!({ &field: {"names": [expect["name"]], "selector": selector}}), "", &c["store"], &req);
+            let exact = rule_outcome(
+                &json!({ &field: {"names": [expect["name"]], "selector": selector}}),
+                "",
+                &c["store"],
+                &req,
+            );
             let ns_rule = json!({ format!("original_{side}_namespace_selector"): format!("projectcalico.org/name == '{}' || all()", expect["namespace"].as_str().unwrap()) });
-            let in_ns = rule_outcome(&json!({ &field: {"names": [expect["name"]]}, "original_src_selector": "all()"}), "other-ns", &c["store"], &req);
+            let in_ns = rule_outcome(
+                &json!({ &field: {"names": [expect["name"]]}, "original_src_selector": "all()"}),
+                "other-ns",
+                &c["store"],
+                &req,
+            );
             if exact != Code::Ok {
                 failures.push(format!("{} {key}: naming the peer with its labels gave {exact:?}", c["id"]));
             }
@@ -348,4 +374,106 @@ fn ipset_store_updates() {
         }
     }
     report("ipsets.store_updates", cases.len(), failures);
+}
+
+/// `store_updates.json`: each update kind against Calico's process_test facts. The placeholders
+/// "P1", "POL1", "EP1" become recognisable objects.
+#[test]
+fn store_updates() {
+    let v = vectors("store_updates.json");
+    let cases = v["store_updates"].as_array().unwrap();
+    let placeholder = |p: &Value| match p.as_str() {
+        Some("P1") => json!({"inbound_rules": [{"action": "allow"}]}),
+        Some("POL1") => json!({"namespace": "pol1-ns", "tier": "pol1-tier"}),
+        Some("EP1") => json!({"name": "EP1"}),
+        _ => p.clone(),
+    };
+    let mut failures = Vec::new();
+    for c in cases {
+        let id = c["id"].as_str().unwrap();
+        let mut store = alp_engine::Store::new(Default::default());
+        for i in c["initial"].as_array().unwrap() {
+            let m = if let Some(p) = i.get("profile") {
+                json!({"active_profile_update": {"id": p, "profile": placeholder(&i["is"])}})
+            } else if let Some(p) = i.get("policy") {
+                json!({"active_policy_update": {"id": p, "policy": placeholder(&i["is"])}})
+            } else if let Some(e) = i.get("endpoint") {
+                json!({"workload_endpoint_update": {"endpoint": placeholder(e)}})
+            } else if let Some(sa) = i.get("service_account") {
+                json!({"service_account_update": {"id": {"namespace": sa["namespace"], "name": sa["name"]}, "labels": sa["labels"]}})
+            } else if let Some(ns) = i.get("namespace") {
+                json!({"namespace_update": {"id": {"name": ns["name"]}, "labels": ns["labels"]}})
+            } else {
+                panic!("{id}: unknown initial {i}")
+            };
+            store.apply(&msg(m)).unwrap();
+        }
+        let mut seen_sas = Vec::new();
+        let mut seen_nss = Vec::new();
+        for i in c["initial"].as_array().unwrap() {
+            if let Some(sa) = i.get("service_account") {
+                seen_sas.push((sa["namespace"].as_str().unwrap().to_owned(), sa["name"].as_str().unwrap().to_owned()));
+            }
+            if let Some(ns) = i.get("namespace") {
+                seen_nss.push(ns["name"].as_str().unwrap().to_owned());
+            }
+        }
+        for u in c["updates"].as_array().unwrap() {
+            let mut body = u.as_object().unwrap().clone();
+            let kind = body.remove("kind").unwrap();
+            body.remove("subscription_type");
+            for key in ["profile", "policy", "endpoint"] {
+                if let Some(p) = body.get(key).cloned() {
+                    body.insert(key.into(), placeholder(&p));
+                }
+            }
+            if let Err(e) = store.apply(&msg(json!({ kind.as_str().unwrap(): body }))) {
+                failures.push(format!("{id}: {e}"));
+            }
+        }
+        let snap = store.snapshot();
+        for e in c["expect"].as_array().unwrap() {
+            let pid = |v: &Value| {
+                let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                alp_model::PolicyId::new(s("name"), s("namespace"), s("kind"))
+            };
+            let ok = if let Some(p) = e.get("profile") {
+                let got = snap.profile(p["name"].as_str().unwrap());
+                match e["is"].as_str() {
+                    Some("P1") => got.is_some_and(|p| p.inbound.len() == 1),
+                    _ => got.is_none(),
+                }
+            } else if let Some(p) = e.get("policy") {
+                let got = snap.policy(&pid(p));
+                match e["is"].as_str() {
+                    Some("POL1") => got.is_some_and(|p| p.namespace == "pol1-ns" && p.tier == "pol1-tier"),
+                    _ => got.is_none(),
+                }
+            } else if let Some(ep) = e.get("endpoint") {
+                match ep.as_str() {
+                    Some("EP1") => snap.endpoint().is_some_and(|e| e.name == "EP1"),
+                    _ => snap.endpoint().is_none(),
+                }
+            } else if let Some(sas) = e.get("service_accounts").and_then(Value::as_array) {
+                sas.iter().all(|sa| {
+                    let want: alp_engine::LabelMap = serde_json::from_value(sa["labels"].clone()).unwrap();
+                    snap.service_account_labels(sa["namespace"].as_str().unwrap(), sa["name"].as_str().unwrap())
+                        == Some(&want)
+                }) && seen_sas.iter().all(|(ns, n)| {
+                    sas.iter().any(|sa| sa["namespace"] == ns.as_str() && sa["name"] == n.as_str())
+                        || snap.service_account_labels(ns, n).is_none()
+                })
+            } else if let Some(nss) = e.get("namespaces").and_then(Value::as_array) {
+                seen_nss
+                    .iter()
+                    .all(|n| nss.iter().any(|x| x["name"] == n.as_str()) || snap.namespace_labels(n).is_none())
+            } else {
+                panic!("{id}: unknown expectation {e}")
+            };
+            if !ok {
+                failures.push(format!("{id}: {e} does not hold"));
+            }
+        }
+    }
+    report("store_updates", cases.len(), failures);
 }

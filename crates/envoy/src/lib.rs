@@ -6,12 +6,12 @@
 use std::{collections::HashMap, net::IpAddr};
 
 use alp_model::{Http, Peer, Request};
-pub use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use envoy_types::pb::envoy::config::core::v3::{
     Address, SocketAddress,
     address::Address as AddressKind,
     socket_address::{PortSpecifier, Protocol},
 };
+pub use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde::{Deserialize, Deserializer};
 
 /// IP protocol numbers of Envoy's `SocketAddress.Protocol`.
@@ -68,10 +68,8 @@ pub struct JsonError {
 /// Reads one `CheckRequest` in proto3 JSON (lowerCamelCase or proto field names).
 pub fn check_request_from_json(text: &str) -> Result<CheckRequest, JsonError> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    let json: JsonCheck = serde_path_to_error::deserialize(de).map_err(|e| JsonError {
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
-    })?;
+    let json: JsonCheck = serde_path_to_error::deserialize(de)
+        .map_err(|e| JsonError { path: e.path().to_string(), message: e.inner().to_string() })?;
     Ok(json.into())
 }
 
@@ -255,11 +253,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = check_request_from_json(r#"{"attributes":{"source":{"address":{"socketAddress":{"portValue":"x"}}}}}"#)
-            .unwrap_err();
+        let err =
+            check_request_from_json(r#"{"attributes":{"source":{"address":{"socketAddress":{"portValue":"x"}}}}}"#)
+                .unwrap_err();
         assert_eq!(err.path, "attributes.source.address.socketAddress.portValue");
-        let err = check_request_from_json(r#"{"attributes":{"destination":{"address":{"socketAddress":{"protocol":"SCTP"}}}}}"#)
-            .unwrap_err();
+        let err = check_request_from_json(
+            r#"{"attributes":{"destination":{"address":{"socketAddress":{"protocol":"SCTP"}}}}}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("protocol"), "{err}");
     }
 }

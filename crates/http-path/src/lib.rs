@@ -11,15 +11,7 @@
 //! Percent-decoding can produce bytes that are not UTF-8 (`/%ff`). Go keeps them; so does
 //! [`normalize_bytes`], which is what [`PathMatcher`] compares, while [`normalize`] shows them as
 //! U+FFFD.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 use std::borrow::Cow;
 
@@ -53,13 +45,7 @@ pub fn normalize_bytes(path: &str) -> Option<Cow<'_, [u8]>> {
 #[inline(always)]
 fn pair_flags(x: u8, y: u8) -> (u8, u8) {
     let slash = x == b'/';
-    let bad = (y == b'?')
-        | (y == b'#')
-        | (y == b'%')
-        | (y == b'\\')
-        | (y == b';')
-        | (y == 0)
-        | (slash & (y == b'/'));
+    let bad = (y == b'?') | (y == b'#') | (y == b'%') | (y == b'\\') | (y == b';') | (y == 0) | (slash & (y == b'/'));
     (u8::from(bad), u8::from(slash & (y == b'.')))
 }
 
@@ -79,11 +65,7 @@ fn is_normal(p: &[u8]) -> bool {
         let (Some(xs), Some(ys)) = (chunk.first_chunk::<16>(), chunk.last_chunk::<16>()) else {
             break;
         };
-        for ((&x, &y), (b, d)) in xs
-            .iter()
-            .zip(ys)
-            .zip(bad.iter_mut().zip(slash_dot.iter_mut()))
-        {
+        for ((&x, &y), (b, d)) in xs.iter().zip(ys).zip(bad.iter_mut().zip(slash_dot.iter_mut())) {
             let (fb, fd) = pair_flags(x, y);
             *b |= fb;
             *d |= fd;
@@ -107,8 +89,7 @@ fn is_normal(p: &[u8]) -> bool {
 /// Whether some `/`-separated segment of `rest` is `.` or `..`.
 #[cold]
 fn has_dot_segment(rest: &[u8]) -> bool {
-    rest.split(|&b| b == b'/')
-        .any(|seg| seg == b"." || seg == b"..")
+    rest.split(|&b| b == b'/').any(|seg| seg == b"." || seg == b"..")
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -153,11 +134,8 @@ fn normalize_slow(input: &[u8]) -> Option<Vec<u8>> {
         None => input,
     };
     // 2. Percent-decode once.
-    let decoded: Cow<'_, [u8]> = if raw.contains(&b'%') {
-        Cow::Owned(percent_decode(raw)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
+    let decoded: Cow<'_, [u8]> =
+        if raw.contains(&b'%') { Cow::Owned(percent_decode(raw)?) } else { Cow::Borrowed(raw) };
     // 3, 4. Double encoding, NUL.
     if has_double_encoding(&decoded) || decoded.contains(&0) {
         return None;
@@ -257,8 +235,7 @@ impl PathMatcher {
             return Ok(false);
         };
         let req: &[u8] = &req;
-        Ok(self.exact.iter().any(|e| **e == *req)
-            || self.prefix.iter().any(|p| prefix_matches(p, req)))
+        Ok(self.exact.iter().any(|e| **e == *req) || self.prefix.iter().any(|p| prefix_matches(p, req)))
     }
 }
 

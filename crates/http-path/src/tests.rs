@@ -78,26 +78,12 @@ fn more_normalisation() {
 
 #[test]
 fn borrows_when_already_normal() {
-    for p in [
-        "/",
-        "/a",
-        "/a/b.c/d",
-        "/a/.../b",
-        "/.x",
-        "/..x",
-        "/x.",
-        "/a+b",
-        "/caf\u{e9}",
-    ] {
-        assert!(
-            matches!(normalize(p), Some(Cow::Borrowed(s)) if s == p),
-            "{p:?}"
-        );
+    for p in ["/", "/a", "/a/b.c/d", "/a/.../b", "/.x", "/..x", "/x.", "/a+b", "/caf\u{e9}"] {
+        assert!(matches!(normalize(p), Some(Cow::Borrowed(s)) if s == p), "{p:?}");
     }
-    for p in [
-        "//", "/a/", "/a//b", "/.", "/..", "/a/.", "/a/..", "/./a", "/../a", "/a?", "/a#", "/%41",
-        "/a\\b", "/a;b",
-    ] {
+    for p in
+        ["//", "/a/", "/a//b", "/.", "/..", "/a/.", "/a/..", "/./a", "/../a", "/a?", "/a#", "/%41", "/a\\b", "/a;b"]
+    {
         assert!(!matches!(normalize(p), Some(Cow::Borrowed(_))), "{p:?}");
     }
 }
@@ -152,10 +138,7 @@ fn invalid_path_truncates() {
     assert_eq!(err.0.chars().count(), 64);
     let multi = "\u{e9}".repeat(100);
     assert_eq!(m.matches(&multi).unwrap_err().0, "\u{e9}".repeat(64));
-    assert_eq!(
-        InvalidPath("foo".into()).to_string(),
-        "request path \"foo\" does not start with '/'"
-    );
+    assert_eq!(InvalidPath("foo".into()).to_string(), "request path \"foo\" does not start with '/'");
 }
 
 #[test]
@@ -168,4 +151,38 @@ fn methods() {
     assert!(!m.matches("get"));
     assert!(!m.matches("POST"));
     assert!(!m.matches(""));
+}
+
+mod fast_path {
+    use super::super::{is_normal, normalize_slow};
+    use proptest::prelude::*;
+
+    fn pathish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/"),
+            Just("."),
+            Just(".."),
+            Just("a"),
+            Just("bc"),
+            Just("%"),
+            Just("%41"),
+            Just("?"),
+            Just("#"),
+            Just("\\"),
+            Just(";"),
+            Just("\0"),
+            Just("\u{e9}"),
+        ];
+        proptest::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        /// The borrow fast path is taken exactly when the full algorithm leaves the input as is.
+        #[test]
+        fn fast_path_agrees_with_full_algorithm(s in pathish()) {
+            let unchanged = normalize_slow(s.as_bytes()).as_deref() == Some(s.as_bytes());
+            prop_assert_eq!(is_normal(s.as_bytes()), unchanged, "{:?}", s);
+        }
+    }
 }

@@ -18,9 +18,7 @@ fn vectors() -> Value {
 }
 
 fn section<'a>(v: &'a Value, name: &str) -> &'a [Value] {
-    let cases = v[name]
-        .as_array()
-        .unwrap_or_else(|| panic!("no section {name}"));
+    let cases = v[name].as_array().unwrap_or_else(|| panic!("no section {name}"));
     assert!(!cases.is_empty(), "empty section {name}");
     cases
 }
@@ -54,12 +52,10 @@ fn path_match() {
     let cases = section(&v, "path_match");
     for case in cases {
         let id = case["id"].as_str().unwrap();
-        let rules = case["paths"].as_array().unwrap().iter().map(|p| {
-            match (p.get("exact"), p.get("prefix")) {
-                (Some(e), None) => PathRule::Exact(e.as_str().unwrap().to_owned()),
-                (None, Some(p)) => PathRule::Prefix(p.as_str().unwrap().to_owned()),
-                _ => panic!("{id}: bad path rule {p}"),
-            }
+        let rules = case["paths"].as_array().unwrap().iter().map(|p| match (p.get("exact"), p.get("prefix")) {
+            (Some(e), None) => PathRule::Exact(e.as_str().unwrap().to_owned()),
+            (None, Some(p)) => PathRule::Prefix(p.as_str().unwrap().to_owned()),
+            _ => panic!("{id}: bad path rule {p}"),
         });
         let m = PathMatcher::new(rules);
         let req = case["request_path"].as_str().unwrap();
@@ -81,11 +77,7 @@ fn method_match() {
     let cases = section(&v, "method_match");
     for case in cases {
         let id = case["id"].as_str().unwrap();
-        let methods = case["methods"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m.as_str().unwrap().to_owned());
+        let methods = case["methods"].as_array().unwrap().iter().map(|m| m.as_str().unwrap().to_owned());
         let m = MethodMatcher::new(methods);
         let method = case["method"].as_str().unwrap();
         assert_eq!(m.matches(method), case["expect"].as_bool().unwrap(), "{id}");

@@ -31,17 +31,11 @@ fn bench(c: &mut Criterion) {
     set.add("172.16.5.0/28").unwrap();
     let hit: IpAddr = m55[12_345].trim_end_matches("/32").parse().unwrap();
     let miss: IpAddr = "11.0.0.1".parse().unwrap();
-    c.bench_function("net_contains_55k_hit", |b| {
-        b.iter(|| black_box(&set).contains_ip(black_box(hit)))
-    });
-    c.bench_function("net_contains_55k_miss", |b| {
-        b.iter(|| black_box(&set).contains_ip(black_box(miss)))
-    });
+    c.bench_function("net_contains_55k_hit", |b| b.iter(|| black_box(&set).contains_ip(black_box(hit))));
+    c.bench_function("net_contains_55k_miss", |b| b.iter(|| black_box(&set).contains_ip(black_box(miss))));
     let mut ip_port = IpSet::new(IpSetType::IpAndPort);
     for m in &m55 {
-        ip_port
-            .add(&format!("{},tcp:8080", m.trim_end_matches("/32")))
-            .unwrap();
+        ip_port.add(&format!("{},tcp:8080", m.trim_end_matches("/32"))).unwrap();
     }
     c.bench_function("ip_port_contains_55k_hit", |b| {
         b.iter(|| black_box(&ip_port).contains_ip_port(black_box(hit), 6, 8080))
@@ -66,11 +60,7 @@ fn bench(c: &mut Criterion) {
     let mut all = members(1_050_000, 3).into_iter();
     for i in 0..3_700usize {
         // Sizes vary between sets: a few big ones, many small ones.
-        let size = if i < 10 {
-            55_000
-        } else {
-            (1_050_000 - 550_000) / 3_690
-        };
+        let size = if i < 10 { 55_000 } else { (1_050_000 - 550_000) / 3_690 };
         let mut s = IpSet::new(IpSetType::Net);
         for m in all.by_ref().take(size) {
             s.add(&m).unwrap();
@@ -78,10 +68,7 @@ fn bench(c: &mut Criterion) {
         total += s.heap_bytes() + std::mem::size_of::<IpSet>();
         count += s.len();
     }
-    eprintln!(
-        "memory: 3,700 sets x {count} members: {total} bytes, {:.2} B/member",
-        total as f64 / count as f64
-    );
+    eprintln!("memory: 3,700 sets x {count} members: {total} bytes, {:.2} B/member", total as f64 / count as f64);
 }
 
 criterion_group!(benches, bench);

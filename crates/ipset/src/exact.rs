@@ -106,9 +106,7 @@ impl ExactSet {
         }
         match ip {
             IpAddr::V4(ip) => self.v4_port.contains(&pack_v4(ip, proto, port)),
-            IpAddr::V6(ip) => self
-                .v6_port
-                .contains(&(u128::from(ip), pack_pp(proto, port))),
+            IpAddr::V6(ip) => self.v6_port.contains(&(u128::from(ip), pack_pp(proto, port))),
         }
     }
 

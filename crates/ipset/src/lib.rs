@@ -17,15 +17,7 @@
 //! probe with such an address is the IPv4 address, and a NET member `::ffff:a.b.c.d/N` with `N ≥ 96`
 //! is the IPv4 network `a.b.c.d/(N-96)` (Go's `IPNet.Contains`). Apart from that, IPv4 and IPv6
 //! never match each other.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod exact;
 mod net;
@@ -101,11 +93,7 @@ impl IpSet {
                     set.add(net);
                     Ok(())
                 }
-                Err(reason) => Err(InvalidMember {
-                    kind: self.kind,
-                    member: member.to_owned(),
-                    reason,
-                }),
+                Err(reason) => Err(InvalidMember { kind: self.kind, member: member.to_owned(), reason }),
             },
         }
     }

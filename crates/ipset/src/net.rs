@@ -36,11 +36,7 @@ impl<K: Copy + Eq + Hash + BitAnd<Output = K>> Family<K> {
             t.nets.insert(net);
             return;
         }
-        let at = self
-            .tables
-            .iter()
-            .position(|t| t.len < len)
-            .unwrap_or(self.tables.len());
+        let at = self.tables.iter().position(|t| t.len < len).unwrap_or(self.tables.len());
         let mut nets = HashSet::default();
         nets.insert(net);
         self.tables.insert(at, Table { len, mask, nets });
@@ -70,9 +66,7 @@ impl<K: Copy + Eq + Hash + BitAnd<Output = K>> Family<K> {
 
     #[inline]
     fn contains(&self, addr: K) -> bool {
-        self.tables
-            .iter()
-            .any(|t| t.nets.contains(&(addr & t.mask)))
+        self.tables.iter().any(|t| t.nets.contains(&(addr & t.mask)))
     }
 
     fn len(&self) -> usize {
@@ -81,17 +75,11 @@ impl<K: Copy + Eq + Hash + BitAnd<Output = K>> Family<K> {
 
     fn heap_bytes(&self) -> usize {
         self.tables.capacity() * size_of::<Table<K>>()
-            + self
-                .tables
-                .iter()
-                .map(|t| t.nets.allocation_size())
-                .sum::<usize>()
+            + self.tables.iter().map(|t| t.nets.allocation_size()).sum::<usize>()
     }
 
     fn iter(&self) -> impl Iterator<Item = (K, u8)> + '_ {
-        self.tables
-            .iter()
-            .flat_map(|t| t.nets.iter().map(move |&n| (n, t.len)))
+        self.tables.iter().flat_map(|t| t.nets.iter().map(move |&n| (n, t.len)))
     }
 }
 
@@ -135,14 +123,8 @@ impl NetSet {
     }
 
     pub(crate) fn members(&self) -> impl Iterator<Item = String> + '_ {
-        let v4 = self
-            .v4
-            .iter()
-            .map(|(net, len)| Cidr::V4 { net, len }.to_string());
-        let v6 = self
-            .v6
-            .iter()
-            .map(|(net, len)| Cidr::V6 { net, len }.to_string());
+        let v4 = self.v4.iter().map(|(net, len)| Cidr::V4 { net, len }.to_string());
+        let v6 = self.v6.iter().map(|(net, len)| Cidr::V6 { net, len }.to_string());
         v4.chain(v6)
     }
 }

@@ -38,10 +38,7 @@ fn d2_v6_every_prefix_121_to_127() {
         let base = u128::from(ip6("2001:db8::100"));
         let size = 1u128 << (128 - len);
         for off in 0..size {
-            assert!(
-                s.contains_ip(IpAddr::V6(Ipv6Addr::from(base + off))),
-                "/{len}"
-            );
+            assert!(s.contains_ip(IpAddr::V6(Ipv6Addr::from(base + off))), "/{len}");
         }
         assert!(!s.contains_ip(IpAddr::V6(Ipv6Addr::from(base + size))));
         assert!(!s.contains_ip(IpAddr::V6(Ipv6Addr::from(base - 1))));
@@ -106,10 +103,7 @@ fn masking() {
     s.remove("192.168.8.77/24");
     assert!(s.is_empty());
     let s = net(&["fe80:23af:77bd:ffff::1/49"]);
-    assert_eq!(
-        s.members().collect::<Vec<_>>(),
-        ["fe80:23af:77bd:8000::/49"]
-    );
+    assert_eq!(s.members().collect::<Vec<_>>(), ["fe80:23af:77bd:8000::/49"]);
     let s = net(&["1.2.3.4/0"]);
     assert_eq!(s.members().collect::<Vec<_>>(), ["0.0.0.0/0"]);
 }
@@ -233,12 +227,7 @@ fn ip_port_never_matches_ip_probe() {
 #[test]
 fn protocol_names() {
     let mut s = IpSet::new(IpSetType::IpAndPort);
-    for m in [
-        "1.1.1.1,icmp:0",
-        "1.1.1.1,tcp:1",
-        "1.1.1.1,udp:2",
-        "1.1.1.1,sctp:3",
-    ] {
+    for m in ["1.1.1.1,icmp:0", "1.1.1.1,tcp:1", "1.1.1.1,udp:2", "1.1.1.1,sctp:3"] {
         s.add(m).unwrap();
     }
     assert!(s.contains_ip_port(ip("1.1.1.1"), 1, 0));
@@ -279,8 +268,7 @@ fn heap_bytes_grows() {
     let mut s = IpSet::new(IpSetType::Net);
     assert_eq!(s.heap_bytes(), 0);
     for i in 0..1000u32 {
-        s.add(&format!("{}/32", Ipv4Addr::from(0x0a00_0000 + i)))
-            .unwrap();
+        s.add(&format!("{}/32", Ipv4Addr::from(0x0a00_0000 + i))).unwrap();
     }
     let b = s.heap_bytes();
     assert!((4000..16 * 1000).contains(&b), "{b}");

@@ -25,40 +25,27 @@ pub(crate) fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// Network mask of `len` leading ones in 32 bits (`len` is at most 32).
 #[inline]
 pub(crate) fn mask_v4(len: u8) -> u32 {
-    u32::MAX
-        .checked_shl(32u32.saturating_sub(u32::from(len)))
-        .unwrap_or(0)
+    u32::MAX.checked_shl(32u32.saturating_sub(u32::from(len))).unwrap_or(0)
 }
 
 /// Network mask of `len` leading ones in 128 bits (`len` is at most 128).
 #[inline]
 pub(crate) fn mask_v6(len: u8) -> u128 {
-    u128::MAX
-        .checked_shl(128u32.saturating_sub(u32::from(len)))
-        .unwrap_or(0)
+    u128::MAX.checked_shl(128u32.saturating_sub(u32::from(len))).unwrap_or(0)
 }
 
 impl Cidr {
     /// Masks `addr` to `len` bits (`len` must be in range for the family).
     pub(crate) fn new(addr: IpAddr, len: u8) -> Self {
         match addr {
-            IpAddr::V4(a) => Cidr::V4 {
-                net: u32::from(a) & mask_v4(len),
-                len,
-            },
+            IpAddr::V4(a) => Cidr::V4 { net: u32::from(a) & mask_v4(len), len },
             IpAddr::V6(a) => match a.to_ipv4_mapped() {
                 // Go's IPNet.Contains treats a v4-mapped network of /96 or longer as IPv4.
                 Some(v4) if len >= 96 => {
                     let len = len - 96;
-                    Cidr::V4 {
-                        net: u32::from(v4) & mask_v4(len),
-                        len,
-                    }
+                    Cidr::V4 { net: u32::from(v4) & mask_v4(len), len }
                 }
-                _ => Cidr::V6 {
-                    net: u128::from(a) & mask_v6(len),
-                    len,
-                },
+                _ => Cidr::V6 { net: u128::from(a) & mask_v6(len), len },
             },
         }
     }
@@ -84,9 +71,7 @@ pub(crate) fn parse_cidr(s: &str) -> Result<Cidr, &'static str> {
     if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
         return Err("bad prefix length");
     }
-    let n = len.bytes().fold(0u32, |acc, b| {
-        acc.saturating_mul(10).saturating_add(u32::from(b - b'0'))
-    });
+    let n = len.bytes().fold(0u32, |acc, b| acc.saturating_mul(10).saturating_add(u32::from(b - b'0')));
     if n > max {
         return Err("prefix length out of range");
     }
@@ -162,10 +147,7 @@ struct StackBuf {
 
 impl StackBuf {
     fn new() -> Self {
-        Self {
-            buf: [0; 64],
-            len: 0,
-        }
+        Self { buf: [0; 64], len: 0 }
     }
 
     fn as_bytes(&self) -> &[u8] {

@@ -14,11 +14,7 @@ struct Reference {
 fn mask(v6: bool, len: u8) -> u128 {
     let bits = if v6 { 128 } else { 32 };
     let all = if v6 { u128::MAX } else { u128::from(u32::MAX) };
-    if len == 0 {
-        0
-    } else {
-        (all >> (bits - len as u32)) << (bits - len as u32)
-    }
+    if len == 0 { 0 } else { (all >> (bits - len as u32)) << (bits - len as u32) }
 }
 
 impl Reference {
@@ -33,9 +29,7 @@ impl Reference {
         self.nets.retain(|x| *x != n);
     }
     fn contains(&self, v6: bool, addr: u128) -> bool {
-        self.nets
-            .iter()
-            .any(|&(f, net, len)| f == v6 && addr & mask(v6, len) == net)
+        self.nets.iter().any(|&(f, net, len)| f == v6 && addr & mask(v6, len) == net)
     }
 }
 
@@ -49,13 +43,9 @@ enum Op {
 /// Addresses from a small universe so that adds, removes and probes collide often.
 fn addr(v6: bool) -> BoxedStrategy<u128> {
     if v6 {
-        (0u128..4, any::<u8>())
-            .prop_map(|(hi, lo)| (0x2001_0db8u128 << 96) | (hi << 64) | u128::from(lo))
-            .boxed()
+        (0u128..4, any::<u8>()).prop_map(|(hi, lo)| (0x2001_0db8u128 << 96) | (hi << 64) | u128::from(lo)).boxed()
     } else {
-        (0u32..4, any::<u8>())
-            .prop_map(|(hi, lo)| u128::from(0x0a00_0000u32 | (hi << 16) | u32::from(lo)))
-            .boxed()
+        (0u32..4, any::<u8>()).prop_map(|(hi, lo)| u128::from(0x0a00_0000u32 | (hi << 16) | u32::from(lo))).boxed()
     }
 }
 
@@ -63,11 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
     any::<bool>().prop_flat_map(|v6| {
         let max = if v6 { 128u8 } else { 32 };
         // Lengths biased to the interesting ends, plus anything.
-        let len = prop_oneof![
-            0u8..=max,
-            (max - 8)..=max,
-            if v6 { 118u8..=128 } else { 22u8..=32 },
-        ];
+        let len = prop_oneof![0u8..=max, (max - 8)..=max, if v6 { 118u8..=128 } else { 22u8..=32 },];
         prop_oneof![
             3 => (addr(v6), len.clone()).prop_map(move |(a, l)| Op::Add(v6, a, l)),
             1 => (addr(v6), len).prop_map(move |(a, l)| Op::Remove(v6, a, l)),
@@ -77,19 +63,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn text(v6: bool, a: u128) -> String {
-    if v6 {
-        Ipv6Addr::from(a).to_string()
-    } else {
-        Ipv4Addr::from(a as u32).to_string()
-    }
+    if v6 { Ipv6Addr::from(a).to_string() } else { Ipv4Addr::from(a as u32).to_string() }
 }
 
 fn ip(v6: bool, a: u128) -> IpAddr {
-    if v6 {
-        IpAddr::V6(Ipv6Addr::from(a))
-    } else {
-        IpAddr::V4(Ipv4Addr::from(a as u32))
-    }
+    if v6 { IpAddr::V6(Ipv6Addr::from(a)) } else { IpAddr::V4(Ipv4Addr::from(a as u32)) }
 }
 
 proptest! {

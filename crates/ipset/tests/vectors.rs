@@ -62,11 +62,7 @@ fn set_operations() {
                     let value = step["value"].as_str().unwrap();
                     let expect = step["expect"].as_bool().unwrap();
                     // Calico's Contains(string) semantics.
-                    assert_eq!(
-                        set.contains_str(value),
-                        expect,
-                        "{id}: contains_str {value}"
-                    );
+                    assert_eq!(set.contains_str(value), expect, "{id}: contains_str {value}");
                     // The typed probe the checker uses, where the value is one.
                     if let Ok(ip) = value.parse::<IpAddr>() {
                         assert_eq!(set.contains_ip(ip), expect, "{id}: contains_ip {value}");
@@ -79,8 +75,5 @@ fn set_operations() {
             }
         }
     }
-    eprintln!(
-        "ipsets.json set_operations: {} cases, {steps} steps, {probes} probes passed",
-        cases.len()
-    );
+    eprintln!("ipsets.json set_operations: {} cases, {steps} steps, {probes} probes passed", cases.len());
 }

@@ -1,10 +1,7 @@
 //! The policy model the authorizer decides on. Felix's policy-sync messages (`alp-proto`) are
 //! compiled here once, when they arrive: selectors parsed, CIDRs parsed, rule paths normalised,
 //! IP-set ids interned. The engine then walks these types on every check without parsing.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod action;
 mod endpoint;
@@ -18,8 +15,8 @@ pub use endpoint::{Endpoint, Tier};
 pub use id::{PolicyId, PolicyKind};
 pub use request::{Http, Peer, Request};
 pub use rule::{
-    HttpMatch, NamespaceMatch, Policy, PortRange, Profile, ProtocolMatch, Rule, RuleAction,
-    RuleDefect, ServiceAccountMatch, SetRef, Side,
+    HttpMatch, NamespaceMatch, Policy, PortRange, Profile, ProtocolMatch, Rule, RuleAction, RuleDefect,
+    ServiceAccountMatch, SetRef, Side,
 };
 pub use spiffe::SpiffeId;
 

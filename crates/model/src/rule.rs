@@ -197,12 +197,11 @@ impl<F: FnMut(&str) -> SetRef> Compiler<'_, F> {
 
     fn side(&mut self, f: SideFields<'_>, policy_namespace: &str) -> Side {
         let l = f.label;
-        let service_accounts = f.sa.filter(|sa| !sa.names.is_empty() || !sa.selector.is_empty()).map(|sa| {
-            ServiceAccountMatch {
+        let service_accounts =
+            f.sa.filter(|sa| !sa.names.is_empty() || !sa.selector.is_empty()).map(|sa| ServiceAccountMatch {
                 names: sa.names.clone(),
                 selector: self.selector(format!("{l}_service_account_match.selector"), &sa.selector),
-            }
-        });
+            });
         let namespace = if !f.original_namespace_selector.is_empty() {
             NamespaceMatch::Selector(
                 self.selector(format!("original_{l}_namespace_selector"), f.original_namespace_selector),

@@ -15,9 +15,11 @@ impl<'a> SpiffeId<'a> {
         let (namespace, rest) = rest.split_once('/')?;
         let service_account = rest.strip_prefix("sa/")?;
         let segment_ok = |s: &str| !s.is_empty() && !s.contains('/');
-        (segment_ok(trust_domain) && segment_ok(namespace) && segment_ok(service_account)).then_some(
-            SpiffeId { trust_domain, namespace, service_account },
-        )
+        (segment_ok(trust_domain) && segment_ok(namespace) && segment_ok(service_account)).then_some(SpiffeId {
+            trust_domain,
+            namespace,
+            service_account,
+        })
     }
 }
 

@@ -7,10 +7,7 @@
 //!   GlobalNetworkPolicies × 68 rules and 3,708 NET IP sets of about a million members.
 //! * [`s2`]: a mesh service's policy: 20 NetworkPolicies in 2 tiers with service-account,
 //!   namespace and HTTP clauses, 50 namespaces and 200 service accounts.
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod rng;
 mod s1;
@@ -27,9 +24,9 @@ use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, attribute_cont
 
 pub use s1::{
     S1_DST_IP, S1_DST_PORT, S1_MATCH_EARLY_POLICY, S1_POLICIES, S1_RULES_PER_POLICY, S1_SET_HISTOGRAM, S1_SRC_IP,
-    S1_SRC_PORT, S1_TIER, S1Variant, s1,
+    S1_SRC_PORT, S1_TIER, S1Variant, s1, s1_request,
 };
-pub use s2::{S2_NAMESPACES, S2_SERVICE_ACCOUNTS, s2};
+pub use s2::{S2_NAMESPACES, S2_REQUESTS, S2_SERVICE_ACCOUNTS, s2};
 
 /// Felix's `MaxMembersPerMessage` (`felix/policysync`): keeps a message under gRPC's 4 MiB.
 pub const MAX_MEMBERS_PER_MESSAGE: usize = 82_200;
@@ -61,11 +58,8 @@ pub fn split_ipset_update(id: &str, kind: IpSetType, members: Vec<String>, max: 
     let max = max.max(1);
     let mut chunks = members.chunks(max);
     let first = chunks.next().map(<[String]>::to_vec).unwrap_or_default();
-    let mut out = vec![message(Payload::IpsetUpdate(IpSetUpdate {
-        id: id.to_owned(),
-        members: first,
-        r#type: kind as i32,
-    }))];
+    let mut out =
+        vec![message(Payload::IpsetUpdate(IpSetUpdate { id: id.to_owned(), members: first, r#type: kind as i32 }))];
     out.extend(chunks.map(|c| {
         message(Payload::IpsetDeltaUpdate(IpSetDeltaUpdate {
             id: id.to_owned(),

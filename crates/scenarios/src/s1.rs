@@ -115,10 +115,8 @@ fn generate() -> Generated {
         let mut rules = Vec::with_capacity(S1_RULES_PER_POLICY);
         for r in 0..S1_RULES_PER_POLICY {
             let slot = p * S1_RULES_PER_POLICY + r;
-            let mut rule = felix::Rule {
-                action: action.get(slot).copied().unwrap_or("pass").to_owned(),
-                ..Default::default()
-            };
+            let mut rule =
+                felix::Rule { action: action.get(slot).copied().unwrap_or("pass").to_owned(), ..Default::default() };
             match reference.get(slot).copied().flatten() {
                 Some((set, src)) => {
                     let id = set_ids.get(set).cloned().unwrap_or_default();

@@ -24,22 +24,14 @@ fn labels() -> HashMap<String, String> {
 }
 
 fn bench(c: &mut Criterion) {
-    c.bench_function("parse_typical", |b| {
-        b.iter(|| Selector::parse(black_box(TYPICAL)))
-    });
+    c.bench_function("parse_typical", |b| b.iter(|| Selector::parse(black_box(TYPICAL))));
     let sel = Selector::parse(TYPICAL).unwrap_or_default();
     let hit = labels();
     let mut miss = labels();
     miss.insert("quarantine".into(), "yes".into());
-    c.bench_function("matches_typical_hit", |b| {
-        b.iter(|| black_box(&sel).matches(black_box(&hit)))
-    });
-    c.bench_function("matches_typical_miss", |b| {
-        b.iter(|| black_box(&sel).matches(black_box(&miss)))
-    });
-    c.bench_function("unique_id_typical", |b| {
-        b.iter(|| black_box(&sel).unique_id())
-    });
+    c.bench_function("matches_typical_hit", |b| b.iter(|| black_box(&sel).matches(black_box(&hit))));
+    c.bench_function("matches_typical_miss", |b| b.iter(|| black_box(&sel).matches(black_box(&miss))));
+    c.bench_function("unique_id_typical", |b| b.iter(|| black_box(&sel).unique_id()));
 }
 
 criterion_group!(benches, bench);

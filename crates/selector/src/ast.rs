@@ -63,11 +63,7 @@ impl Node {
                 (CmpOp::StartsWith, Some(v)) => v.starts_with(&**value),
                 (CmpOp::EndsWith, Some(v)) => v.ends_with(&**value),
             },
-            Node::Set {
-                negated,
-                label,
-                values,
-            } => match labels.get(label) {
+            Node::Set { negated, label, values } => match labels.get(label) {
                 None => *negated,
                 Some(v) => values.binary_search_by(|x| (**x).cmp(v)).is_ok() != *negated,
             },
@@ -84,20 +80,10 @@ impl Node {
             Node::All => Node::All,
             Node::Global => Node::Global,
             Node::Has(label) => Node::Has(p(label)),
-            Node::Cmp { op, label, value } => Node::Cmp {
-                op: *op,
-                label: p(label),
-                value: value.clone(),
-            },
-            Node::Set {
-                negated,
-                label,
-                values,
-            } => Node::Set {
-                negated: *negated,
-                label: p(label),
-                values: values.clone(),
-            },
+            Node::Cmp { op, label, value } => Node::Cmp { op: *op, label: p(label), value: value.clone() },
+            Node::Set { negated, label, values } => {
+                Node::Set { negated: *negated, label: p(label), values: values.clone() }
+            }
             Node::Not(inner) => Node::Not(Box::new(inner.prefixed(prefix))),
             Node::And(nodes) => Node::And(nodes.iter().map(|n| n.prefixed(prefix)).collect()),
             Node::Or(nodes) => Node::Or(nodes.iter().map(|n| n.prefixed(prefix)).collect()),
@@ -136,11 +122,7 @@ impl fmt::Display for Node {
                 f.write_str(op.as_str())?;
                 write_quoted(f, value)
             }
-            Node::Set {
-                negated,
-                label,
-                values,
-            } => {
+            Node::Set { negated, label, values } => {
                 f.write_str(label)?;
                 f.write_str(if *negated { " not in {" } else { " in {" })?;
                 for (i, v) in values.iter().enumerate() {

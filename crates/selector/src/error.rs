@@ -17,11 +17,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(position: usize, expected: &str, found: impl Into<String>) -> Self {
-        ParseError {
-            position,
-            expected: expected.to_owned(),
-            found: found.into(),
-        }
+        ParseError { position, expected: expected.to_owned(), found: found.into() }
     }
 
     /// Same error, `offset` bytes further into a larger input.

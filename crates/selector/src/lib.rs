@@ -12,15 +12,7 @@
 //! assert!(sel.matches(&[("app", "web"), ("tier", "b")][..]));
 //! assert_eq!(sel.to_string(), r#"(app == "web" && tier in {"a", "b"})"#);
 //! ```
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod ast;
 mod error;
@@ -73,9 +65,7 @@ impl<K: Borrow<str> + Hash + Eq, V: AsRef<str>, S: BuildHasher> Labels for HashM
 /// A list of pairs; the first pair with the key wins.
 impl<K: AsRef<str>, V: AsRef<str>> Labels for [(K, V)] {
     fn get(&self, key: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v.as_ref())
+        self.iter().find(|(k, _)| k.as_ref() == key).map(|(_, v)| v.as_ref())
     }
 }
 
@@ -111,9 +101,7 @@ impl Selector {
 
     /// The selector matching everything (`all()`).
     pub fn all() -> Selector {
-        Selector {
-            root: ast::Node::All,
-        }
+        Selector { root: ast::Node::All }
     }
 
     /// Whether `labels` satisfy the selector. Does not allocate.
@@ -137,9 +125,7 @@ impl Selector {
     /// `PrefixVisitor`, used for the `pcns.`/`pcsa.` selectors). The result is not
     /// re-validated: a prefixed name may exceed [`MAX_LABEL_LEN`].
     pub fn with_label_prefix(&self, prefix: &str) -> Selector {
-        Selector {
-            root: self.root.prefixed(prefix),
-        }
+        Selector { root: self.root.prefixed(prefix) }
     }
 
     /// Whether this is exactly `all()` (also the result of parsing blank input).
@@ -177,9 +163,7 @@ impl FromStr for Selector {
 pub fn normalise(input: &str) -> Result<String, ParseError> {
     let trimmed = input.trim_start();
     let offset = input.len() - trimmed.len();
-    Selector::parse(trimmed.trim_end())
-        .map(|s| s.to_string())
-        .map_err(|e| e.shifted(offset))
+    Selector::parse(trimmed.trim_end()).map(|s| s.to_string()).map_err(|e| e.shifted(offset))
 }
 
 #[cfg(test)]
@@ -245,23 +229,16 @@ mod tests {
         assert!(Selector::parse("all()\n").is_err());
         let e = normalise("\n  a ==").unwrap_err();
         assert_eq!(e.position, 7);
-        assert_eq!(
-            Selector::parse("").unwrap().unique_id(),
-            "s:5y5I3VdRZfDU01O--xXAPx2yxCQQqMf0M6IWug"
-        );
+        assert_eq!(Selector::parse("").unwrap().unique_id(), "s:5y5I3VdRZfDU01O--xXAPx2yxCQQqMf0M6IWug");
         assert!(Selector::all().is_all());
         assert!(Selector::parse(" ").unwrap().is_all());
         assert_eq!(Selector::default(), Selector::all());
-        assert_eq!(
-            Selector::parse("a == 'x'").unwrap(),
-            Selector::parse("a==\"x\"").unwrap()
-        );
+        assert_eq!(Selector::parse("a == 'x'").unwrap(), Selector::parse("a==\"x\"").unwrap());
     }
 
     #[test]
     fn label_prefix() {
-        let sel =
-            Selector::parse("!(!(k == 'v' && has(t) || all()) && (a in {'b', 'c'}))").unwrap();
+        let sel = Selector::parse("!(!(k == 'v' && has(t) || all()) && (a in {'b', 'c'}))").unwrap();
         assert_eq!(
             sel.with_label_prefix("visited/").to_string(),
             r#"!(!((visited/k == "v" && has(visited/t)) || all()) && visited/a in {"b", "c"})"#

@@ -19,10 +19,7 @@ const DEPTH: &str = "at most 128 nested parentheses";
 
 /// Parses a whole selector; empty or blank input is `all()`.
 pub(crate) fn parse(input: &str) -> Result<Node, ParseError> {
-    let mut p = Parser {
-        lexer: Lexer::new(input),
-        peeked: None,
-    };
+    let mut p = Parser { lexer: Lexer::new(input), peeked: None };
     if p.peek(OPERAND)?.kind == TokenKind::Eof {
         return Ok(Node::All);
     }
@@ -119,11 +116,7 @@ impl<'a> Parser<'a> {
             negated = !negated;
         }
         let node = self.primary(depth)?;
-        Ok(if negated {
-            Node::Not(Box::new(node))
-        } else {
-            node
-        })
+        Ok(if negated { Node::Not(Box::new(node)) } else { node })
     }
 
     fn primary(&mut self, depth: usize) -> Result<Node, ParseError> {
@@ -168,11 +161,7 @@ impl<'a> Parser<'a> {
         };
         self.bump();
         let value = self.expect(TokenKind::StringLiteral, STRING)?;
-        Ok(Node::Cmp {
-            op: cmp,
-            label: label.into(),
-            value: value.text.into(),
-        })
+        Ok(Node::Cmp { op: cmp, label: label.into(), value: value.text.into() })
     }
 
     /// `"{" [str ("," str)* [","]] "}"`
@@ -199,11 +188,7 @@ impl<'a> Parser<'a> {
         self.bump(); // the '}'
         values.sort_unstable();
         values.dedup();
-        Ok(Node::Set {
-            negated,
-            label: label.into(),
-            values: values.into_iter().map(Box::from).collect(),
-        })
+        Ok(Node::Set { negated, label: label.into(), values: values.into_iter().map(Box::from).collect() })
     }
 }
 
@@ -229,42 +214,24 @@ mod tests {
         assert_eq!(err("!"), (1, OPERAND.into(), "end of input".into()));
         assert_eq!(err("a b"), (2, OPERATOR.into(), "'b'".into()));
         assert_eq!(err("foo in \"\""), (7, LBRACE.into(), "string ''".into()));
-        assert_eq!(
-            err("foo in {\"\", ||"),
-            (12, SET_ITEM.into(), "'||'".into())
-        );
-        assert_eq!(
-            err("a in {\"x\" \"y\"}"),
-            (10, SET_NEXT.into(), "string 'y'".into())
-        );
+        assert_eq!(err("foo in {\"\", ||"), (12, SET_ITEM.into(), "'||'".into()));
+        assert_eq!(err("a in {\"x\" \"y\"}"), (10, SET_NEXT.into(), "string 'y'".into()));
         assert_eq!(err("a in {,}"), (6, SET_ITEM.into(), "','".into()));
         assert_eq!(err("("), (1, OPERAND.into(), "end of input".into()));
-        assert_eq!(
-            err("(a == \"foo\""),
-            (11, AFTER_NESTED.into(), "end of input".into())
-        );
+        assert_eq!(err("(a == \"foo\""), (11, AFTER_NESTED.into(), "end of input".into()));
         assert_eq!(err(")"), (0, OPERAND.into(), "')'".into()));
         assert_eq!(err("()"), (1, OPERAND.into(), "')'".into()));
         assert_eq!(err("%"), (0, OPERAND.into(), "'%'".into()));
         assert_eq!(err("a == \"b\" && %"), (12, OPERAND.into(), "'%'".into()));
-        assert_eq!(
-            err("has(foo) &&"),
-            (11, OPERAND.into(), "end of input".into())
-        );
-        assert_eq!(
-            err("has(a) has(b)"),
-            (7, AFTER_TOP.into(), "'has(b)'".into())
-        );
+        assert_eq!(err("has(foo) &&"), (11, OPERAND.into(), "end of input".into()));
+        assert_eq!(err("has(a) has(b)"), (7, AFTER_TOP.into(), "'has(b)'".into()));
         assert_eq!(err("has(a) %"), (7, AFTER_TOP.into(), "'%'".into()));
         assert_eq!(err("(has(a) %"), (8, AFTER_NESTED.into(), "'%'".into()));
         assert_eq!(err("a == 'x' || \n"), (12, OPERAND.into(), "'\\n'".into()));
         // The earliest error wins, whether the tokenizer or the parser finds it.
         assert_eq!(err(") %"), (0, OPERAND.into(), "')'".into()));
         let e = parse("a == 'b' && c").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            format!("at position 13: expected {OPERATOR}, found end of input")
-        );
+        assert_eq!(e.to_string(), format!("at position 13: expected {OPERATOR}, found end of input"));
     }
 
     #[test]
@@ -274,11 +241,7 @@ mod tests {
         let ok = format!("{}has(a){}", "!(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
 
-        let deep = format!(
-            "{}has(a){}",
-            "(".repeat(MAX_DEPTH + 1),
-            ")".repeat(MAX_DEPTH + 1)
-        );
+        let deep = format!("{}has(a){}", "(".repeat(MAX_DEPTH + 1), ")".repeat(MAX_DEPTH + 1));
         assert_eq!(err(&deep), (MAX_DEPTH, DEPTH.into(), "'('".into()));
         // Far beyond the cap: still an error, no stack overflow.
         let huge = "(".repeat(1_000_000);
@@ -294,26 +257,11 @@ mod tests {
 
     #[test]
     fn canonical_shapes() {
-        assert_eq!(
-            canon("a == 'b' && c == 'd' && has(e)"),
-            r#"(a == "b" && c == "d" && has(e))"#
-        );
-        assert_eq!(
-            canon("a == 'b' || c == 'd' || has(e)"),
-            r#"(a == "b" || c == "d" || has(e))"#
-        );
-        assert_eq!(
-            canon("(has(a) || has(b)) || has(c)"),
-            "((has(a) || has(b)) || has(c))"
-        );
-        assert_eq!(
-            canon("has(a) && has(b) || has(c)"),
-            "((has(a) && has(b)) || has(c))"
-        );
-        assert_eq!(
-            canon("has(a) || has(b) && has(c)"),
-            "(has(a) || (has(b) && has(c)))"
-        );
+        assert_eq!(canon("a == 'b' && c == 'd' && has(e)"), r#"(a == "b" && c == "d" && has(e))"#);
+        assert_eq!(canon("a == 'b' || c == 'd' || has(e)"), r#"(a == "b" || c == "d" || has(e))"#);
+        assert_eq!(canon("(has(a) || has(b)) || has(c)"), "((has(a) || has(b)) || has(c))");
+        assert_eq!(canon("has(a) && has(b) || has(c)"), "((has(a) && has(b)) || has(c))");
+        assert_eq!(canon("has(a) || has(b) && has(c)"), "(has(a) || (has(b) && has(c)))");
         assert_eq!(canon("!(has(a) && has(b))"), "!(has(a) && has(b))");
         assert_eq!(canon("!a == 'x'"), r#"!a == "x""#);
         assert_eq!(canon("((( has(a) )))"), "has(a)");

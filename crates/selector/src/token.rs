@@ -85,10 +85,7 @@ impl TokenKind {
 
     /// Whether tokens of this kind carry a value.
     pub fn has_value(self) -> bool {
-        matches!(
-            self,
-            TokenKind::Label | TokenKind::StringLiteral | TokenKind::Has
-        )
+        matches!(self, TokenKind::Label | TokenKind::StringLiteral | TokenKind::Has)
     }
 }
 
@@ -108,10 +105,7 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
     let mut tokens = Vec::new();
     loop {
         let lexeme = lexer.next_lexeme().map_err(|e| e.error)?;
-        tokens.push(Token {
-            kind: lexeme.kind,
-            value: lexeme.kind.has_value().then(|| lexeme.text.to_owned()),
-        });
+        tokens.push(Token { kind: lexeme.kind, value: lexeme.kind.has_value().then(|| lexeme.text.to_owned()) });
         if lexeme.kind == TokenKind::Eof {
             return Ok(tokens);
         }
@@ -119,11 +113,9 @@ pub fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
 }
 
 /// What any token may start with; used when the lexer does not know the context.
-const ANY_TOKEN: &str =
-    "a label, a string, an operator, '(', ')', '{', '}', ',', '!', 'has(', 'all()' or 'global()'";
+const ANY_TOKEN: &str = "a label, a string, an operator, '(', ')', '{', '}', ',', '!', 'has(', 'all()' or 'global()'";
 /// What may follow a label.
-pub(crate) const OPERATOR: &str =
-    "an operator ('==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with')";
+pub(crate) const OPERATOR: &str = "an operator ('==', '!=', 'in', 'not in', 'contains', 'starts with' or 'ends with')";
 
 /// A token with its position; `text` borrows from the input.
 #[derive(Clone, Copy, Debug)]
@@ -174,10 +166,7 @@ pub(crate) struct LexError {
 
 impl LexError {
     fn specific(position: usize, expected: &str, found: String) -> Self {
-        LexError {
-            error: ParseError::new(position, expected, found),
-            generic: false,
-        }
+        LexError { error: ParseError::new(position, expected, found), generic: false }
     }
 }
 
@@ -201,11 +190,7 @@ pub(crate) struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     pub(crate) fn new(input: &'a str) -> Self {
-        Lexer {
-            input,
-            pos: 0,
-            after_label: false,
-        }
+        Lexer { input, pos: 0, after_label: false }
     }
 
     fn byte(&self, at: usize) -> Option<u8> {
@@ -217,10 +202,7 @@ impl<'a> Lexer<'a> {
     }
 
     fn has_at(&self, at: usize, word: &str) -> bool {
-        self.input
-            .as_bytes()
-            .get(at..)
-            .is_some_and(|rest| rest.starts_with(word.as_bytes()))
+        self.input.as_bytes().get(at..).is_some_and(|rest| rest.starts_with(word.as_bytes()))
     }
 
     fn skip_space(&self, mut at: usize) -> usize {
@@ -275,10 +257,7 @@ impl<'a> Lexer<'a> {
     fn label_at(&self, at: usize) -> Result<usize, LexError> {
         let end = self.label_end(at);
         if end == at {
-            return Err(LexError {
-                error: ParseError::new(at, "a label", self.describe_at(at)),
-                generic: false,
-            });
+            return Err(LexError { error: ParseError::new(at, "a label", self.describe_at(at)), generic: false });
         }
         if end - at > MAX_LABEL_LEN {
             return Err(LexError::specific(
@@ -319,11 +298,7 @@ impl<'a> Lexer<'a> {
             }
             if self.boundary(at + first.len()) {
                 let want = format!("'{second}'");
-                return Err(LexError::specific(
-                    second_at,
-                    &want,
-                    self.describe_at(second_at),
-                ));
+                return Err(LexError::specific(second_at, &want, self.describe_at(second_at)));
             }
         }
         Err(LexError::specific(at, OPERATOR, self.describe_at(at)))
@@ -332,11 +307,7 @@ impl<'a> Lexer<'a> {
     /// `name(` was seen (ending at `at`): optional blanks, then `)`.
     fn close_paren(&self, at: usize) -> Result<usize, LexError> {
         let at = self.skip_space(at);
-        if self.byte(at) == Some(b')') {
-            Ok(at + 1)
-        } else {
-            Err(LexError::specific(at, "')'", self.describe_at(at)))
-        }
+        if self.byte(at) == Some(b')') { Ok(at + 1) } else { Err(LexError::specific(at, "')'", self.describe_at(at))) }
     }
 
     /// The next token; after [`TokenKind::Eof`] it keeps returning `Eof`.
@@ -345,11 +316,7 @@ impl<'a> Lexer<'a> {
         let (kind, text, end) = self.scan(start)?;
         self.pos = end;
         self.after_label = kind == TokenKind::Label;
-        Ok(Lexeme {
-            kind,
-            text,
-            pos: start,
-        })
+        Ok(Lexeme { kind, text, pos: start })
     }
 
     fn scan(&self, start: usize) -> Result<(TokenKind, &'a str, usize), LexError> {
@@ -363,11 +330,7 @@ impl<'a> Lexer<'a> {
                 Ok((kind, "", start + 2))
             } else {
                 let want = format!("'{op}'");
-                Err(LexError::specific(
-                    start,
-                    &want,
-                    self.describe_chars(start, 2),
-                ))
+                Err(LexError::specific(start, &want, self.describe_chars(start, 2)))
             }
         };
         match first {
@@ -380,18 +343,10 @@ impl<'a> Lexer<'a> {
                 let body = start + 1;
                 let rest = self.input.get(body..).unwrap_or("");
                 match rest.find(char::from(first)) {
-                    Some(len) => Ok((
-                        TokenKind::StringLiteral,
-                        self.slice(body, body + len),
-                        body + len + 1,
-                    )),
+                    Some(len) => Ok((TokenKind::StringLiteral, self.slice(body, body + len), body + len + 1)),
                     None => Err(LexError::specific(
                         self.input.len(),
-                        if first == b'"' {
-                            "a closing '\"'"
-                        } else {
-                            "a closing \"'\""
-                        },
+                        if first == b'"' { "a closing '\"'" } else { "a closing \"'\"" },
                         END_OF_INPUT.to_owned(),
                     )),
                 }
@@ -411,20 +366,13 @@ impl<'a> Lexer<'a> {
                 let end = self.close_paren(label_end)?;
                 Ok((TokenKind::Has, self.slice(label_at, label_end), end))
             }
-            _ if self.has_at(start, "all(") => {
-                Ok((TokenKind::All, "", self.close_paren(start + 4)?))
-            }
-            _ if self.has_at(start, "global(") => {
-                Ok((TokenKind::Global, "", self.close_paren(start + 7)?))
-            }
+            _ if self.has_at(start, "all(") => Ok((TokenKind::All, "", self.close_paren(start + 4)?)),
+            _ if self.has_at(start, "global(") => Ok((TokenKind::Global, "", self.close_paren(start + 7)?)),
             _ if is_label_byte(first) => {
                 let end = self.label_at(start)?;
                 Ok((TokenKind::Label, self.slice(start, end), end))
             }
-            _ => Err(LexError {
-                error: ParseError::new(start, ANY_TOKEN, self.describe_at(start)),
-                generic: true,
-            }),
+            _ => Err(LexError { error: ParseError::new(start, ANY_TOKEN, self.describe_at(start)), generic: true }),
         }
     }
 }
@@ -434,47 +382,22 @@ mod tests {
     use super::*;
 
     fn kinds(input: &str) -> Vec<&'static str> {
-        tokenize(input)
-            .unwrap()
-            .into_iter()
-            .map(|t| t.kind.name())
-            .collect()
+        tokenize(input).unwrap().into_iter().map(|t| t.kind.name()).collect()
     }
 
     #[test]
     fn operators_and_words() {
         assert_eq!(
             kinds("a notin\"bar\"&&!has(foo)||b in\"c\""),
-            [
-                "label",
-                "not_in",
-                "string_literal",
-                "and",
-                "not",
-                "has",
-                "or",
-                "label",
-                "in",
-                "string_literal",
-                "eof"
-            ]
+            ["label", "not_in", "string_literal", "and", "not", "has", "or", "label", "in", "string_literal", "eof"]
         );
-        assert_eq!(
-            kinds("a not \t in {}"),
-            ["label", "not_in", "lbrace", "rbrace", "eof"]
-        );
-        assert_eq!(
-            kinds("in in {}"),
-            ["label", "in", "lbrace", "rbrace", "eof"]
-        );
+        assert_eq!(kinds("a not \t in {}"), ["label", "not_in", "lbrace", "rbrace", "eof"]);
+        assert_eq!(kinds("in in {}"), ["label", "in", "lbrace", "rbrace", "eof"]);
         assert_eq!(kinds("a!='x'"), ["label", "ne", "string_literal", "eof"]);
         assert_eq!(kinds("!!x"), ["not", "not", "label", "eof"]);
         // Words are labels unless followed by '('.
         assert!(tokenize("all has global").is_err());
-        assert_eq!(
-            kinds("all == 'x'"),
-            ["label", "eq", "string_literal", "eof"]
-        );
+        assert_eq!(kinds("all == 'x'"), ["label", "eq", "string_literal", "eof"]);
         assert_eq!(kinds("has( a.b/c-d_1 )"), ["has", "eof"]);
         assert_eq!(kinds("all( \t)"), ["all", "eof"]);
         assert_eq!(kinds(""), ["eof"]);
@@ -490,36 +413,22 @@ mod tests {
         // Upstream quirk: after a two-word operator the boundary check skips blanks.
         assert_eq!(kinds("a in b"), ["label", "in", "label", "eof"]);
         assert_eq!(kinds("a contains b"), ["label", "contains", "label", "eof"]);
-        for input in [
-            "b starts with b",
-            "b endswith b",
-            "b not in  b",
-            "b notin -",
-        ] {
+        for input in ["b starts with b", "b endswith b", "b not in  b", "b notin -"] {
             assert!(tokenize(input).is_err(), "{input}");
         }
         let err = tokenize("b starts with b").unwrap_err();
-        assert_eq!(
-            (err.position, err.expected.as_str()),
-            (14, "a string literal")
-        );
+        assert_eq!((err.position, err.expected.as_str()), (14, "a string literal"));
         let err = tokenize("b not in x").unwrap_err();
         assert_eq!((err.position, err.expected.as_str()), (9, "'{'"));
         assert_eq!(kinds("a not in ("), ["label", "not_in", "lparen", "eof"]);
         assert_eq!(kinds("a in{}"), ["label", "in", "lbrace", "rbrace", "eof"]);
-        assert_eq!(
-            kinds("a contains'x'"),
-            ["label", "contains", "string_literal", "eof"]
-        );
+        assert_eq!(kinds("a contains'x'"), ["label", "contains", "string_literal", "eof"]);
     }
 
     #[test]
     fn has_must_be_contiguous() {
         // "has (" is a label followed by a paren: tokenizes, but is no has().
-        assert_eq!(
-            kinds("has (a)"),
-            ["label", "lparen", "label", "rparen", "eof"]
-        );
+        assert_eq!(kinds("has (a)"), ["label", "lparen", "label", "rparen", "eof"]);
     }
 
     #[test]
@@ -577,9 +486,6 @@ mod tests {
         assert_eq!((err.position, err.found.as_str()), (8, "'x'"));
         let err = tokenize("a == 'b' && é").unwrap_err();
         assert_eq!((err.position, err.found.as_str()), (12, "'é'"));
-        assert_eq!(
-            err.to_string(),
-            format!("at position 12: expected {ANY_TOKEN}, found 'é'")
-        );
+        assert_eq!(err.to_string(), format!("at position 12: expected {ANY_TOKEN}, found 'é'"));
     }
 }

@@ -54,11 +54,7 @@ fn eval(e: &Expr, l: &Map) -> bool {
 }
 
 fn quote(v: &str) -> String {
-    if v.contains('"') {
-        format!("'{v}'")
-    } else {
-        format!("\"{v}\"")
-    }
+    if v.contains('"') { format!("'{v}'") } else { format!("\"{v}\"") }
 }
 
 /// The canonical string expected for `e` as rendered by [`render`].
@@ -93,11 +89,7 @@ fn canonical(e: &Expr) -> String {
                 odd = !odd;
                 inner = x;
             }
-            if odd {
-                format!("!{}", canonical(inner))
-            } else {
-                canonical(inner)
-            }
+            if odd { format!("!{}", canonical(inner)) } else { canonical(inner) }
         }
         Expr::And(es) => {
             let parts: Vec<String> = es.iter().map(canonical).collect();
@@ -129,11 +121,7 @@ impl Style {
         [" ", " ", "\t", " \t "][self.pick(4) as usize]
     }
     fn quote(&mut self, v: &str) -> String {
-        if v.contains('"') || (!v.contains('\'') && self.pick(2) == 0) {
-            format!("'{v}'")
-        } else {
-            format!("\"{v}\"")
-        }
+        if v.contains('"') || (!v.contains('\'') && self.pick(2) == 0) { format!("'{v}'") } else { format!("\"{v}\"") }
     }
 }
 
@@ -160,11 +148,7 @@ fn render_in(e: &Expr, st: &mut Style, wrap: bool) -> String {
             format!("{k}{before}{op}{}{}", st.opt(), st.quote(v))
         }
         Expr::Set(neg, k, vs) => {
-            let op = if *neg {
-                format!("not{}in", st.opt())
-            } else {
-                "in".to_string()
-            };
+            let op = if *neg { format!("not{}in", st.opt()) } else { "in".to_string() };
             let mut items = String::new();
             for (i, v) in vs.iter().enumerate() {
                 if i > 0 {
@@ -175,13 +159,7 @@ fn render_in(e: &Expr, st: &mut Style, wrap: bool) -> String {
             if !vs.is_empty() && st.pick(3) == 0 {
                 items.push(',');
             }
-            format!(
-                "{k}{}{op}{}{{{}{items}{}}}",
-                st.sp(),
-                st.opt(),
-                st.opt(),
-                st.opt()
-            )
+            format!("{k}{}{op}{}{{{}{items}{}}}", st.sp(), st.opt(), st.opt(), st.opt())
         }
         Expr::Not(x) => {
             let x_is_not = matches!(**x, Expr::Not(_));
@@ -193,21 +171,13 @@ fn render_in(e: &Expr, st: &mut Style, wrap: bool) -> String {
             }
         }
         Expr::And(es) | Expr::Or(es) => {
-            let sep = if matches!(e, Expr::And(_)) {
-                "&&"
-            } else {
-                "||"
-            };
+            let sep = if matches!(e, Expr::And(_)) { "&&" } else { "||" };
             let parts: Vec<String> = es.iter().map(|x| render(x, st)).collect();
             let joined = parts.join(&format!("{}{sep}{}", st.opt(), st.opt()));
             format!("({}{joined}{})", st.opt(), st.opt())
         }
     };
-    if wrap && st.pick(6) == 0 {
-        format!("({}{text}{})", st.opt(), st.opt())
-    } else {
-        text
-    }
+    if wrap && st.pick(6) == 0 { format!("({}{text}{})", st.opt(), st.opt()) } else { text }
 }
 
 fn label_name() -> impl Strategy<Value = String> {
@@ -216,22 +186,11 @@ fn label_name() -> impl Strategy<Value = String> {
 
 /// Values may contain one kind of quote (a literal cannot hold both).
 fn value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        Just(String::new()),
-        "[ab]{1,3}",
-        "[ab\"]{1,3}",
-        "[ab' !&|(){}=,]{1,3}",
-    ]
+    prop_oneof![Just(String::new()), "[ab]{1,3}", "[ab\"]{1,3}", "[ab' !&|(){}=,]{1,3}",]
 }
 
 fn expr() -> impl Strategy<Value = Expr> {
-    let op = prop_oneof![
-        Just(Op::Eq),
-        Just(Op::Ne),
-        Just(Op::Contains),
-        Just(Op::StartsWith),
-        Just(Op::EndsWith)
-    ];
+    let op = prop_oneof![Just(Op::Eq), Just(Op::Ne), Just(Op::Contains), Just(Op::StartsWith), Just(Op::EndsWith)];
     let leaf = prop_oneof![
         1 => Just(Expr::All),
         1 => Just(Expr::Global),
@@ -250,11 +209,7 @@ fn expr() -> impl Strategy<Value = Expr> {
 }
 
 fn labels() -> impl Strategy<Value = Map> {
-    prop::collection::btree_map(
-        label_name(),
-        prop_oneof![Just(String::new()), "[ab\"' ]{1,4}"],
-        0..5,
-    )
+    prop::collection::btree_map(label_name(), prop_oneof![Just(String::new()), "[ab\"' ]{1,4}"], 0..5)
 }
 
 fn parse(s: &str) -> Selector {

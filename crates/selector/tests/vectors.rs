@@ -10,49 +10,32 @@ use alp_selector::{Selector, token};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let dir = std::env::var_os("ALP_VECTORS_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
+    let dir = std::env::var_os("ALP_VECTORS_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
     let path = dir.join("selectors.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn section(name: &str) -> Vec<Value> {
-    vectors()[name]
-        .as_array()
-        .unwrap_or_else(|| panic!("section {name} missing"))
-        .clone()
+    vectors()[name].as_array().unwrap_or_else(|| panic!("section {name} missing")).clone()
 }
 
 fn s<'a>(case: &'a Value, key: &str) -> &'a str {
-    case[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{}: field {key} is not a string", case["id"]))
+    case[key].as_str().unwrap_or_else(|| panic!("{}: field {key} is not a string", case["id"]))
 }
 
 fn labels(case: &Value) -> BTreeMap<String, String> {
     case["labels"]
         .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default()
 }
 
 /// Fails with every collected failure listed.
 fn report(section: &str, run: usize, failures: &[String]) {
     assert!(run > 0, "{section}: no cases run");
-    assert!(
-        failures.is_empty(),
-        "{section}: {} of {run} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{section}: {} of {run} cases failed:\n{}", failures.len(), failures.join("\n"));
     println!("{section}: {run} cases passed");
 }
 
@@ -63,9 +46,7 @@ fn evaluation() {
     for case in &cases {
         let id = &case["id"];
         let input = s(case, "selector");
-        let expect = case["expect"]
-            .as_bool()
-            .unwrap_or_else(|| panic!("{id}: expect"));
+        let expect = case["expect"].as_bool().unwrap_or_else(|| panic!("{id}: expect"));
         let labels = labels(case);
         let sel = match Selector::parse(input) {
             Ok(sel) => sel,
@@ -145,10 +126,7 @@ fn canonical() {
         if let Some(uid) = case["unique_id"].as_str()
             && sel.unique_id() != uid
         {
-            failures.push(format!(
-                "{id}: unique_id {}, expected {uid}",
-                sel.unique_id()
-            ));
+            failures.push(format!("{id}: unique_id {}, expected {uid}", sel.unique_id()));
         }
     }
     report("canonical", cases.len(), &failures);
@@ -163,24 +141,17 @@ fn tokenizer() {
         let input = s(case, "input");
         let got = token::tokenize(input);
         match (&case["tokens"], &got) {
-            (Value::Null, Ok(tokens)) => {
-                failures.push(format!("{id}: expected an error, got {tokens:?}"))
-            }
+            (Value::Null, Ok(tokens)) => failures.push(format!("{id}: expected an error, got {tokens:?}")),
             (Value::Null, Err(_)) => {}
             (want, Ok(tokens)) => {
-                let got: Vec<(String, Option<String>)> = tokens
-                    .iter()
-                    .map(|t| (t.kind.name().to_owned(), t.value.clone()))
-                    .collect();
+                let got: Vec<(String, Option<String>)> =
+                    tokens.iter().map(|t| (t.kind.name().to_owned(), t.value.clone())).collect();
                 let want: Vec<(String, Option<String>)> = want
                     .as_array()
                     .into_iter()
                     .flatten()
                     .map(|t| {
-                        (
-                            t["kind"].as_str().unwrap_or_default().to_owned(),
-                            t["value"].as_str().map(str::to_owned),
-                        )
+                        (t["kind"].as_str().unwrap_or_default().to_owned(), t["value"].as_str().map(str::to_owned))
                     })
                     .collect();
                 if got != want {
@@ -193,10 +164,7 @@ fn tokenizer() {
         if let Some(valid) = case["parse_valid_derived"].as_bool()
             && parsed.is_ok() != valid
         {
-            failures.push(format!(
-                "{id}: parse ok = {}, expected {valid}",
-                parsed.is_ok()
-            ));
+            failures.push(format!("{id}: parse ok = {}, expected {valid}", parsed.is_ok()));
         }
         if let Some(want) = case["canonical_derived"].as_str() {
             match &parsed {

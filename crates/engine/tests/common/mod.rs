@@ -67,6 +67,7 @@ pub fn snapshot(store: &Value) -> Arc<Snapshot> {
 }
 
 /// Owns what a vector request's `Request` borrows.
+#[derive(Debug)]
 pub struct OwnedRequest {
     principals: [String; 2],
     labels: [Option<HashMap<String, String>>; 2],
@@ -83,9 +84,9 @@ impl OwnedRequest {
         let (src, dst) = (side("source"), side("destination"));
         let principal = |p: &Value| p.get("principal").and_then(Value::as_str).unwrap_or("").to_owned();
         let labels = |p: &Value| {
-            p.get("labels").and_then(Value::as_object).map(|m| {
-                m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()
-            })
+            p.get("labels")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
         };
         let ip = |p: &Value| p.pointer("/address/ip").and_then(Value::as_str).and_then(|s| s.parse().ok());
         let port = |p: &Value| p.pointer("/address/port").and_then(Value::as_u64).unwrap_or(0) as u32;

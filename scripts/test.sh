@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The project's test command (README): format, lints, every test, every benchmark built,
+# and the rule that the pure core pulls in no async runtime, gRPC, Kubernetes or etcd client.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== pure crates stay pure"
+for crate in alp-selector alp-ipset alp-http-path alp-model alp-engine; do
+  if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(tokio|tonic|kube|etcd-client|hyper) ' ; then
+    echo "$crate depends on an edge crate" >&2
+    exit 1
+  fi
+done
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== cargo bench --no-run"
+cargo bench --workspace --locked --no-run
