@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod decide;
+mod live;
 mod labels;
 pub use labels::LabelMap;
 mod plan;
@@ -14,5 +15,6 @@ mod store;
 
 pub use alp_model::{Direction, Request, Scope};
 pub use decide::{Code, Decision, Hit, PROFILE_TIER, decide, decide_unindexed, decide_with};
+pub use live::Live;
 pub use snapshot::Snapshot;
 pub use store::{Applied, Config, Store, StoreError};
