@@ -6,8 +6,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod decide;
-mod live;
 mod labels;
+mod live;
 pub use labels::LabelMap;
 mod plan;
 mod snapshot;

@@ -1,2 +1,5 @@
+pub mod client;
 pub mod eval;
+pub mod health;
 pub mod selector;
+pub mod server;

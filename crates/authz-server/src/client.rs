@@ -1,0 +1,39 @@
+//! Dialing the authorizer (for `alp client` and `alp health`).
+
+use std::path::PathBuf;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// A target that could not be dialled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("empty target")]
+    Empty,
+    #[error("target {target:?}: {source}")]
+    Transport { target: String, source: tonic::transport::Error },
+}
+
+/// Connects to `target`: `tcp://HOST:PORT`, or a Unix socket path (bare, `unix://PATH` or
+/// `unix:PATH`), as Dikastes dials a path. Fails if the server cannot be reached now.
+pub async fn connect(target: &str) -> Result<Channel, ConnectError> {
+    let wrap = |source| ConnectError::Transport { target: target.to_owned(), source };
+    if let Some(hostport) = target.strip_prefix("tcp://") {
+        let endpoint = Endpoint::from_shared(format!("http://{}", hostport.trim_end_matches('/'))).map_err(wrap)?;
+        return endpoint.tcp_nodelay(true).connect().await.map_err(wrap);
+    }
+    let path = target.strip_prefix("unix://").or_else(|| target.strip_prefix("unix:")).unwrap_or(target);
+    if path.is_empty() {
+        return Err(ConnectError::Empty);
+    }
+    let path = PathBuf::from(path);
+    // The URI is required by the API but unused: every connection goes to the socket.
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(TokioIo::new) }
+        }))
+        .await
+        .map_err(wrap)
+}

@@ -1,0 +1,34 @@
+//! The authorizer's edge toward Envoy: the ext_authz v3 `Authorization` service (HTTP and
+//! network checks) answering from the snapshot the sync client publishes in [`Live`], Calico's
+//! `dikastes.Healthz` and the standard `grpc.health.v1.Health` on the same socket, and a small
+//! HTTP server for Prometheus `/metrics` and Dikastes's `/terminate`.
+//!
+//! ```text
+//! sync client ──Arc<Snapshot>──▶ Live ──load() (no lock)──▶ Authorizer ◀══UDS/TCP, gRPC══ Envoy
+//!                                  └──sync state──▶ Health, Metrics ◀── /metrics
+//! ```
+//!
+//! A check answers only a `Status` (code and message), as Calico does (`calico-alp.md` §4.7):
+//! no `ok_response`, no `denied_response`, never a gRPC error. Before the first InSync every check
+//! is UNAVAILABLE (difference D5).
+//!
+//! Not built yet: the `envoy.service.auth.v2` and `v2alpha` `Authorization` services (§4.2).
+//! `envoy-types` has no v2 types, and Envoy 1.40 speaks only v3; they need protos of our own.
+//!
+//! [`Live`]: alp_engine::Live
+
+mod authorizer;
+mod client;
+mod health;
+mod http;
+mod metrics;
+mod serve;
+mod trace;
+
+pub use authorizer::{Authorizer, Kind, UNAVAILABLE_MESSAGE};
+pub use client::{ConnectError, connect};
+pub use health::Health;
+pub use http::{TERMINATE_BODY, serve_http, serve_http_on};
+pub use metrics::Metrics;
+pub use serve::{Bound, Listen, ListenParseError, MAX_CONCURRENT_STREAMS, ServeError, bind, serve, serve_on};
+pub use trace::{TRACE_EXTENSION, code_name, value_to_json};

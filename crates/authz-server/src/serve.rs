@@ -1,0 +1,177 @@
+//! The gRPC listener: Authorization + Healthz + grpc.health on a Unix socket (as Calico) or TCP.
+
+use std::{
+    fmt, io,
+    net::{SocketAddr, ToSocketAddrs},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::Arc,
+};
+
+use alp_engine::Live;
+use alp_proto::dikastes::grpc::healthz_server::HealthzServer;
+use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Server, server::TcpIncoming};
+use tonic_health::pb::health_server::HealthServer;
+use tracing::info;
+
+use crate::{Authorizer, Health, Metrics};
+
+/// HTTP/2 streams allowed at once on one connection (Envoy multiplexes its checks).
+pub const MAX_CONCURRENT_STREAMS: u32 = 16_384;
+
+/// Where the authorizer listens: a Unix socket path (Calico's `-l`), or `tcp://HOST:PORT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Unix(PathBuf),
+    Tcp(SocketAddr),
+}
+
+/// A `--listen` value that is neither a path nor `tcp://HOST:PORT`.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenParseError {
+    #[error("empty listen address")]
+    Empty,
+    #[error("listen address {0:?}: expected tcp://HOST:PORT")]
+    BadTcp(String),
+}
+
+impl FromStr for Listen {
+    type Err = ListenParseError;
+
+    /// `tcp://HOST:PORT` (an IP literal, `[v6]`, or a name resolved once), `unix://PATH`,
+    /// `unix:PATH`, or a bare path.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(hostport) = s.strip_prefix("tcp://") {
+            let hostport = hostport.trim_end_matches('/');
+            if let Ok(addr) = hostport.parse::<SocketAddr>() {
+                return Ok(Listen::Tcp(addr));
+            }
+            return hostport
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .map(Listen::Tcp)
+                .ok_or_else(|| ListenParseError::BadTcp(s.to_owned()));
+        }
+        let path = s.strip_prefix("unix://").or_else(|| s.strip_prefix("unix:")).unwrap_or(s);
+        if path.is_empty() {
+            return Err(ListenParseError::Empty);
+        }
+        Ok(Listen::Unix(PathBuf::from(path)))
+    }
+}
+
+impl fmt::Display for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Listen::Unix(path) => write!(f, "{}", path.display()),
+            Listen::Tcp(addr) => write!(f, "tcp://{addr}"),
+        }
+    }
+}
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("removing the existing file at listen path {path}: {source}")]
+    RemoveStale { path: PathBuf, source: io::Error },
+    #[error("binding {listen}: {source}")]
+    Bind { listen: String, source: io::Error },
+    #[error("chmod 0777 on listen socket {path}: {source}")]
+    Chmod { path: PathBuf, source: io::Error },
+    #[error("gRPC server on {listen}: {source}")]
+    Grpc { listen: String, source: tonic::transport::Error },
+    #[error("HTTP server on {addr}: {source}")]
+    Http { addr: SocketAddr, source: io::Error },
+}
+
+/// A bound listener, ready for [`serve_on`].
+#[derive(Debug)]
+pub enum Bound {
+    Unix { listener: UnixListener, path: PathBuf },
+    Tcp(TcpIncoming),
+}
+
+impl Bound {
+    /// The TCP address actually bound (useful with port 0); `None` for a Unix socket.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Bound::Unix { .. } => None,
+            Bound::Tcp(incoming) => incoming.local_addr().ok(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Bound::Unix { path, .. } => path.display().to_string(),
+            Bound::Tcp(incoming) => incoming.local_addr().map_or_else(|_| "tcp".to_owned(), |a| format!("tcp://{a}")),
+        }
+    }
+}
+
+fn bind_unix(path: &Path) -> Result<Bound, ServeError> {
+    // As Calico: delete whatever is at the path (fatal if that fails), listen, chmod 0777.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(ServeError::RemoveStale { path: path.to_owned(), source }),
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|source| ServeError::Bind { listen: path.display().to_string(), source })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+        .map_err(|source| ServeError::Chmod { path: path.to_owned(), source })?;
+    Ok(Bound::Unix { listener, path: path.to_owned() })
+}
+
+/// Binds `listen` (must run inside a tokio runtime).
+pub fn bind(listen: &Listen) -> Result<Bound, ServeError> {
+    match listen {
+        Listen::Unix(path) => bind_unix(path),
+        Listen::Tcp(addr) => TcpIncoming::bind(*addr)
+            .map(|incoming| Bound::Tcp(incoming.with_nodelay(Some(true))))
+            .map_err(|source| ServeError::Bind { listen: listen.to_string(), source }),
+    }
+}
+
+/// Binds `listen` and serves until `shutdown` is cancelled; see [`serve_on`].
+pub async fn serve(
+    listen: Listen,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    serve_on(bind(&listen)?, live, metrics, shutdown).await
+}
+
+/// Serves `envoy.service.auth.v3.Authorization`, `dikastes.Healthz` and `grpc.health.v1.Health`
+/// on `bound`. When `shutdown` is cancelled it stops accepting, lets in-flight checks finish (open
+/// health watches end), and returns.
+pub async fn serve_on(
+    bound: Bound,
+    live: Arc<Live>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let listen = bound.describe();
+    let health = Arc::new(Health::with_shutdown(live.clone(), shutdown.clone()));
+    let router = Server::builder()
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .add_service(AuthorizationServer::new(Authorizer::new(live, metrics)))
+        .add_service(HealthzServer::from_arc(health.clone()))
+        .add_service(HealthServer::from_arc(health));
+    info!(%listen, "ext_authz server listening");
+    let signal = shutdown.cancelled_owned();
+    let result = match bound {
+        Bound::Unix { listener, .. } => {
+            router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await
+        }
+        Bound::Tcp(incoming) => router.serve_with_incoming_shutdown(incoming, signal).await,
+    };
+    info!(%listen, "ext_authz server stopped");
+    result.map_err(|source| ServeError::Grpc { listen, source })
+}

@@ -1,0 +1,1 @@
+//! Calico resources (in progress).

@@ -1,0 +1,339 @@
+//! The policy-sync client: Dikastes's syncher (§4.3 of the Calico reference) with differences
+//! D5 (a fresh store per connection, published only from InSync on) and D6 (backoff).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alp_engine::{Config, Live, Store};
+use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::PolicySyncClient};
+use futures::{FutureExt as _, Stream, StreamExt as _};
+use hyper_util::rt::TokioIo;
+use rand::{SeedableRng as _, rngs::StdRng};
+use tokio::net::UnixStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    Status,
+    transport::{Channel, Endpoint, Uri},
+};
+use tracing::{debug, info, warn};
+
+use crate::Backoff;
+
+/// Largest policy-sync message accepted. Felix splits IP sets to stay under gRPC's default
+/// 4 MiB (§2.3.2); this leaves room for big policies and other senders.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// How long connecting to the socket (including the HTTP/2 handshake) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most messages applied before a snapshot is published, so a busy stream still publishes.
+const MAX_BATCH: u64 = 4096;
+
+/// Where and how the client syncs.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The policy-sync Unix socket (Dikastes's `--dial`).
+    pub dial: PathBuf,
+    /// Settings for every connection's fresh store.
+    pub engine: Config,
+    /// First reconnect step (D6: 50 ms).
+    pub initial_backoff: Duration,
+    /// Largest reconnect step (D6: 5 s).
+    pub max_backoff: Duration,
+}
+
+impl ClientConfig {
+    /// Syncs from `dial` with the default engine settings and the D6 backoff.
+    pub fn new(dial: impl Into<PathBuf>) -> Self {
+        ClientConfig {
+            dial: dial.into(),
+            engine: Config::default(),
+            initial_backoff: Backoff::DEFAULT_INITIAL,
+            max_backoff: Backoff::DEFAULT_MAX,
+        }
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("connecting to policy-sync socket {path}: {source}")]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("connecting to policy-sync socket {path}: no answer within {after:?}")]
+    ConnectTimeout { path: PathBuf, after: Duration },
+    #[error("PolicySync/Sync refused: {0}")]
+    Refused(#[source] Status),
+    #[error("policy-sync stream broken: {0}")]
+    Broken(#[source] Status),
+}
+
+/// What one connection got as far as.
+#[derive(Debug, Default)]
+struct StreamStats {
+    /// The `Sync` call was answered.
+    opened: bool,
+    /// Messages received.
+    messages: u64,
+    /// InSync received (a snapshot of this connection is published).
+    in_sync: bool,
+}
+
+/// Syncs from `cfg.dial` into `live` until `shutdown`: one `PolicySync/Sync` stream at a time,
+/// a fresh [`Store`] per stream, published from InSync on. A broken stream leaves the last
+/// snapshot serving (readiness false) and reconnects after a backoff delay.
+pub async fn run_client(cfg: ClientConfig, live: Arc<Live>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::new(cfg.initial_backoff, cfg.max_backoff);
+    let mut rng = StdRng::from_os_rng();
+    let mut failures: u32 = 0;
+    info!(socket = %cfg.dial.display(), "policy sync client starting");
+    while !shutdown.is_cancelled() {
+        let mut stats = StreamStats::default();
+        let outcome = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => None,
+            r = sync_once(&cfg, &live, &mut stats) => Some(r),
+        };
+        live.set_connected(false);
+        live.set_in_sync(false);
+        let Some(outcome) = outcome else { break };
+        if stats.in_sync {
+            backoff.reset();
+            failures = 0;
+        }
+        failures = failures.saturating_add(1);
+        let delay = backoff.next_delay(&mut rng);
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Ok(()) if stats.opened => info!(
+                messages = stats.messages,
+                in_sync = stats.in_sync,
+                delay_ms,
+                "policy sync stream ended; reconnecting"
+            ),
+            Ok(()) => info!(delay_ms, "policy sync stream closed before it opened; reconnecting"),
+            Err(e) if failures == 1 || stats.opened => warn!(
+                error = %Chain(&e),
+                messages = stats.messages,
+                in_sync = stats.in_sync,
+                delay_ms,
+                "policy sync disconnected; reconnecting"
+            ),
+            Err(e) => debug!(error = %Chain(&e), failures, delay_ms, "policy sync still unreachable"),
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    live.set_connected(false);
+    live.set_in_sync(false);
+    info!("policy sync client stopped");
+}
+
+/// One connection: connect, open the stream, pump it into a fresh store until it ends.
+async fn sync_once(cfg: &ClientConfig, live: &Live, stats: &mut StreamStats) -> Result<(), SyncError> {
+    let channel = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&cfg.dial)).await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(source)) => return Err(SyncError::Connect { path: cfg.dial.clone(), source }),
+        Err(_) => return Err(SyncError::ConnectTimeout { path: cfg.dial.clone(), after: CONNECT_TIMEOUT }),
+    };
+    let mut client = PolicySyncClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let mut stream = client.sync(SyncRequest {}).await.map_err(SyncError::Refused)?.into_inner();
+    stats.opened = true;
+    live.set_connected(true);
+    info!(socket = %cfg.dial.display(), "policy sync stream open");
+    let mut store = Store::new(cfg.engine.clone());
+    pump(&mut stream, &mut store, live, stats).await.map_err(SyncError::Broken)
+}
+
+/// h2c over the Unix socket at `path`.
+async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
+    let path = path.to_owned();
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+        }))
+        .await
+}
+
+/// Applies the stream to `store` until it ends. Before InSync nothing is published; from InSync
+/// on, every batch is: one message awaited plus every message already received, then one
+/// snapshot. `Ok` on a clean end.
+async fn pump<S>(stream: &mut S, store: &mut Store, live: &Live, stats: &mut StreamStats) -> Result<(), Status>
+where
+    S: Stream<Item = Result<ToDataplane, Status>> + Unpin,
+{
+    loop {
+        let first = match stream.next().await {
+            None => return Ok(()),
+            Some(Err(status)) => return Err(status),
+            Some(Ok(msg)) => msg,
+        };
+        apply(store, &first);
+        let mut batch: u64 = 1;
+        let mut end = None;
+        while batch < MAX_BATCH {
+            match stream.next().now_or_never() {
+                None => break,
+                Some(None) => {
+                    end = Some(Ok(()));
+                    break;
+                }
+                Some(Some(Err(status))) => {
+                    end = Some(Err(status));
+                    break;
+                }
+                Some(Some(Ok(msg))) => {
+                    apply(store, &msg);
+                    batch += 1;
+                }
+            }
+        }
+        stats.messages += batch;
+        live.count_updates(batch);
+        if store.in_sync() {
+            let snapshot = store.snapshot();
+            let policies = snapshot.policy_count();
+            let endpoint = snapshot.has_endpoint();
+            let (ip_sets, members) = snapshot.ip_set_stats();
+            live.publish(snapshot, now_ms());
+            if !stats.in_sync {
+                stats.in_sync = true;
+                live.set_in_sync(true);
+                info!(messages = stats.messages, policies, endpoint, ip_sets, members, "policy sync in sync");
+            }
+        }
+        if let Some(end) = end {
+            return end;
+        }
+    }
+}
+
+fn apply(store: &mut Store, msg: &ToDataplane) {
+    if let Err(e) = store.apply(msg) {
+        warn!(error = %Chain(&e), "policy-sync update not fully applied");
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// An error with its sources, `: `-separated (tonic's transport errors say little on their own).
+struct Chain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(e) = source {
+            let text = e.to_string();
+            // Status and our own variants already print their source.
+            if !self.0.to_string().contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            source = e.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alp_proto::felix::{self, to_dataplane::Payload};
+    use futures::channel::mpsc;
+
+    use super::*;
+
+    fn in_sync() -> ToDataplane {
+        ToDataplane { payload: Some(Payload::InSync(felix::InSync {})), ..ToDataplane::default() }
+    }
+
+    fn ns(name: &str) -> ToDataplane {
+        let update = felix::NamespaceUpdate {
+            id: Some(felix::NamespaceId { name: name.into() }),
+            labels: [("k".to_owned(), name.to_owned())].into(),
+        };
+        ToDataplane { payload: Some(Payload::NamespaceUpdate(update)), ..ToDataplane::default() }
+    }
+
+    fn bad() -> ToDataplane {
+        let remove = felix::NamespaceRemove { id: None };
+        ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_published_before_in_sync() {
+        let live = Live::new();
+        let mut store = Store::new(Config::default());
+        let mut stats = StreamStats::default();
+        let mut stream = futures::stream::iter([ns("a"), ns("b")].map(Ok));
+        assert!(pump(&mut stream, &mut store, &live, &mut stats).await.is_ok());
+        assert!(live.load().is_none());
+        assert_eq!((live.published(), live.updates(), live.is_in_sync()), (0, 2, false));
+    }
+
+    #[tokio::test]
+    async fn messages_ready_together_are_published_once() {
+        let live = Live::new();
+        let mut store = Store::new(Config::default());
+        let mut stats = StreamStats::default();
+        let msgs = [ns("a"), in_sync(), ns("b"), ns("c")];
+        let mut stream = futures::stream::iter(msgs.map(Ok));
+        assert!(pump(&mut stream, &mut store, &live, &mut stats).await.is_ok());
+        assert_eq!((live.published(), live.updates(), live.is_in_sync()), (1, 4, true));
+        assert!(live.load().as_ref().is_some_and(|s| s.namespace_labels("c").is_some()));
+    }
+
+    #[tokio::test]
+    async fn each_arrival_after_in_sync_publishes_once_and_errors_do_not_stop() {
+        let live = Live::new();
+        let (msg_tx, mut msg_rx) = mpsc::unbounded();
+        let pumped = {
+            let live = Arc::clone(&live);
+            tokio::spawn(async move {
+                let mut store = Store::new(Config::default());
+                let mut stats = StreamStats::default();
+                let end = pump(&mut msg_rx, &mut store, &live, &mut stats).await;
+                (end, stats.messages)
+            })
+        };
+        let send = |m: ToDataplane| msg_tx.unbounded_send(Ok(m)).unwrap_or_else(|e| panic!("{e}"));
+        send(ns("a"));
+        send(in_sync());
+        // The test runtime has one thread: the pump runs only when this task waits.
+        tokio::task::yield_now().await;
+        while live.published() < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(live.published(), 1);
+        for m in [ns("b"), bad(), ns("c")] {
+            send(m);
+        }
+        while live.updates() < 5 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(live.published(), 2, "three messages ready together: one publish");
+        assert!(live.load().as_ref().is_some_and(|s| s.namespace_labels("c").is_some()));
+        msg_tx.unbounded_send(Err(Status::unavailable("gone"))).unwrap_or_else(|e| panic!("{e}"));
+        let (end, messages) = pumped.await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(end.map_err(|s| s.code()), Err(tonic::Code::Unavailable));
+        assert_eq!(messages, 5);
+    }
+
+    #[test]
+    fn chain_prints_sources_once() {
+        let status = Status::unavailable("socket gone");
+        let e = SyncError::Broken(status);
+        assert_eq!(Chain(&e).to_string(), e.to_string());
+    }
+}
