@@ -95,8 +95,8 @@ fn istio_filters_as_bootstrap(istio: &str, p: &Placeholders) -> String {
             continue;
         }
         if let Some(v) = cur.as_mut() {
-            if line.starts_with("        ") {
-                v.push(&line[8..]);
+            if let Some(rest) = line.strip_prefix("        ") {
+                v.push(rest);
                 continue;
             }
             values.push(cur.take().unwrap());
@@ -104,6 +104,8 @@ fn istio_filters_as_bootstrap(istio: &str, p: &Placeholders) -> String {
     }
     values.extend(cur);
     assert_eq!(values.len(), 2, "expected two patch values in istio-envoyfilter.yaml");
+    assert_eq!(values[0].first(), Some(&"name: envoy.filters.network.ext_authz"));
+    assert_eq!(values[1].first(), Some(&"name: envoy.filters.http.ext_authz"));
     let indent = |v: &[&str], n: usize| -> String {
         v.iter()
             .enumerate()
@@ -207,13 +209,13 @@ fn policies_decide_what_envoy_lets_through() {
     env.expect("allow by prefix: other path", Req::new(&web, "PATCH", "/apix"), DENIED);
     // Path traversal, sent raw. Inbound: Envoy normalises, alp sees /admin. Raw: alp sees the
     // path as sent and normalises it itself.
-    env.expect("traversal (Envoy normalises)", Req::get(&web, "/public/../admin").as_is(), DENIED);
+    env.expect("traversal (Envoy normalises)", Req::get(&web, "/public/../admin").path_as_is(), DENIED);
     env.expect("control: raw listener allows", Req::get(&web, "/public/x").on(Raw), OK);
-    env.expect("traversal (alp normalises)", Req::get(&web, "/public/../admin").as_is().on(Raw), DENIED);
-    env.expect("encoded traversal", Req::get(&web, "/public/%2e%2e/admin").as_is().on(Raw), DENIED);
-    env.expect("matrix-parameter traversal", Req::get(&web, "/public/..;x/admin").as_is().on(Raw), DENIED);
-    env.expect("repeated slashes", Req::get(&web, "//admin").as_is().on(Raw), DENIED);
-    env.expect("encoded letters", Req::get(&web, "/%61dmin").as_is().on(Raw), DENIED);
+    env.expect("traversal (alp normalises)", Req::get(&web, "/public/../admin").path_as_is().on(Raw), DENIED);
+    env.expect("encoded traversal", Req::get(&web, "/public/%2e%2e/admin").path_as_is().on(Raw), DENIED);
+    env.expect("matrix-parameter traversal", Req::get(&web, "/public/..;x/admin").path_as_is().on(Raw), DENIED);
+    env.expect("repeated slashes", Req::get(&web, "//admin").path_as_is().on(Raw), DENIED);
+    env.expect("encoded letters", Req::get(&web, "/%61dmin").path_as_is().on(Raw), DENIED);
     // A request target without a leading `/`: Envoy itself answers 400 (on both listeners,
     // normalising or not) and never asks the authorizer, so alp's INVALID_ARGUMENT for such a
     // path (Calico §6.3) cannot be reached through Envoy.
@@ -223,7 +225,7 @@ fn policies_decide_what_envoy_lets_through() {
     env.expect("no leading slash (Envoy rejects)", Req::get(&web, "/").target("x").on(Raw), BAD_REQUEST);
     env.expect("no leading slash (Envoy rejects)", Req::get(&web, "/").target("admin?/a").on(Raw), BAD_REQUEST);
     let after = http_checks(&env);
-    env.check("no leading slash never reaches the authorizer", before == after, || {
+    env.check("no leading slash never reaches the authorizer", before > 0 && before == after, || {
         format!("HTTP ext_authz counters went from {before} to {after}")
     });
 
@@ -250,7 +252,12 @@ fn policies_decide_what_envoy_lets_through() {
         Req::get(&web, "/by-net").from("127.0.0.6").header("X-Forwarded-For: 127.0.0.5"),
         DENIED,
     );
+    let san_failures = env.counter("ssl.fail_verify_san");
     env.expect("foreign trust domain: TLS handshake refused", Req::get(&foreign, "/by-name"), CLOSED);
+    let after = env.counter("ssl.fail_verify_san");
+    env.check("the foreign certificate fails the SAN check", after == san_failures + 1, || {
+        format!("ssl.fail_verify_san went from {san_failures} to {after}")
+    });
 
     // --- connections (network ext_authz filter) ----------------------------------------------
     env.install(&with_identities(Snapshot::new()).policy(

@@ -235,7 +235,6 @@ macro_rules! each {
         }
     };
 }
-pub(crate) use each;
 
 impl Resource {
     /// The kind.

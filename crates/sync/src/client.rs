@@ -111,13 +111,12 @@ pub async fn run_client(cfg: ClientConfig, live: Arc<Live>, shutdown: Cancellati
         let delay = backoff.next_delay(&mut rng);
         let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         match outcome {
-            Ok(()) if stats.opened => info!(
+            Ok(()) => info!(
                 messages = stats.messages,
                 in_sync = stats.in_sync,
                 delay_ms,
                 "policy sync stream ended; reconnecting"
             ),
-            Ok(()) => info!(delay_ms, "policy sync stream closed before it opened; reconnecting"),
             Err(e) if failures == 1 || stats.opened => warn!(
                 error = %Chain(&e),
                 messages = stats.messages,
@@ -271,6 +270,16 @@ mod tests {
         ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
     }
 
+    async fn yield_until(mut cond: impl FnMut() -> bool) {
+        for _ in 0..10_000 {
+            if cond() {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("condition never held");
+    }
+
     #[tokio::test]
     async fn nothing_is_published_before_in_sync() {
         let live = Live::new();
@@ -311,17 +320,12 @@ mod tests {
         send(ns("a"));
         send(in_sync());
         // The test runtime has one thread: the pump runs only when this task waits.
-        tokio::task::yield_now().await;
-        while live.published() < 1 {
-            tokio::task::yield_now().await;
-        }
+        yield_until(|| live.published() >= 1).await;
         assert_eq!(live.published(), 1);
         for m in [ns("b"), bad(), ns("c")] {
             send(m);
         }
-        while live.updates() < 5 {
-            tokio::task::yield_now().await;
-        }
+        yield_until(|| live.updates() >= 5).await;
         assert_eq!(live.published(), 2, "three messages ready together: one publish");
         assert!(live.load().as_ref().is_some_and(|s| s.namespace_labels("c").is_some()));
         msg_tx.unbounded_send(Err(Status::unavailable("gone"))).unwrap_or_else(|e| panic!("{e}"));

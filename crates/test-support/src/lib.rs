@@ -30,8 +30,9 @@ use tonic::{Request, Response, Status, transport::Server};
 /// The workload id [`mk_endpoint`] uses (`<namespace>/<pod>`).
 pub const WORKLOAD_ID: &str = "ns/pod";
 
-/// How long [`ScriptedSyncServer::stop`] waits for the server task before aborting it.
-const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long [`ScriptedSyncServer::stop`] waits for a graceful shutdown (GOAWAY answered by
+/// every connected client) before it abandons the server task.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 type StreamTx = mpsc::UnboundedSender<Result<ToDataplane, Status>>;
 

@@ -381,16 +381,30 @@ fn tail_text(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// One HTTP/1.0 GET to the admin listener: (status, body).
+/// One HTTP/1.1 GET to the admin listener (`Connection: close`): (status, body).
 fn admin_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let status = buf.split(' ').nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Some((status, body))
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    let chunked = head.lines().any(|l| l.eq_ignore_ascii_case("transfer-encoding: chunked"));
+    Some((status, if chunked { dechunk(body)? } else { body.to_owned() }))
+}
+
+fn dechunk(mut rest: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(after.get(..size)?);
+        rest = after.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -455,7 +469,7 @@ impl<'a> Req<'a> {
         self.from = Some(ip);
         self
     }
-    pub fn as_is(mut self) -> Self {
+    pub fn path_as_is(mut self) -> Self {
         self.as_is = true;
         self
     }
@@ -472,13 +486,14 @@ impl<'a> Req<'a> {
 /// Envoy + alp + a scripted policy-sync server, in one temporary directory.
 #[derive(Debug)]
 pub struct Env {
-    pub dir: tempfile::TempDir,
-    pub pki: Pki,
-    pub ports: Placeholders,
-    pub sync_sock: PathBuf,
-    pub envoy: Proc,
+    // Dropped in this order: the authorizer, the sync server, Envoy, then the directory.
     pub alp: Option<Proc>,
     pub sync: Option<BlockingSyncServer>,
+    pub envoy: Proc,
+    pub sync_sock: PathBuf,
+    pub ports: Placeholders,
+    pub pki: Pki,
+    pub dir: tempfile::TempDir,
     /// Generation of the last snapshot installed with [`Env::install`].
     generation: u32,
     failures: Vec<String>,
@@ -490,26 +505,55 @@ impl Env {
     pub fn start_envoy() -> Env {
         let dir = tempfile::Builder::new().prefix("alp-e2e").tempdir().expect("tempdir");
         let pki = Pki::new(dir.path());
-        let ports = Placeholders::new(dir.path());
-        let config = dir.path().join("envoy.yaml");
-        write(&config, &e2e_config(&ports));
-        let envoy = Proc::spawn(
-            "envoy",
-            Command::new(envoy_binary())
-                .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warn", "-c"])
-                .arg(&config),
-            dir.path().join("envoy.log"),
-        );
-        let sync_sock = dir.path().join("sync.sock");
-        let mut env = Env { dir, pki, ports, sync_sock, envoy, alp: None, sync: None, generation: 0, failures: vec![] };
-        let admin = env.ports.admin_port;
-        env.wait_until("Envoy /ready says LIVE", WAIT, |e| {
-            if let Some(status) = e.envoy.exited() {
-                e.fail_now(&format!("Envoy exited during start-up: {status}"));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            // Free ports are picked before Envoy binds them: another process can take one in
+            // between. Envoy then exits at start-up, and we try again with fresh ports.
+            let ports = Placeholders::new(dir.path());
+            let config = dir.path().join("envoy.yaml");
+            write(&config, &e2e_config(&ports));
+            let mut envoy = Proc::spawn(
+                "envoy",
+                Command::new(envoy_binary())
+                    .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warn", "-c"])
+                    .arg(&config),
+                dir.path().join("envoy.log"),
+            );
+            let start = Instant::now();
+            let ready = loop {
+                if matches!(admin_get(ports.admin_port, "/ready"), Some((200, body)) if body.contains("LIVE")) {
+                    break Ok(());
+                }
+                if let Some(status) = envoy.exited() {
+                    break Err(format!("Envoy exited during start-up: {status}"));
+                }
+                if start.elapsed() > WAIT {
+                    break Err(format!("timed out after {WAIT:?} waiting for Envoy's /ready to say LIVE"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            match ready {
+                Ok(()) => {
+                    let sync_sock = dir.path().join("sync.sock");
+                    return Env {
+                        alp: None,
+                        sync: None,
+                        envoy,
+                        sync_sock,
+                        ports,
+                        pki,
+                        dir,
+                        generation: 0,
+                        failures: vec![],
+                    };
+                }
+                Err(why) if attempt < 3 && envoy.exited().is_some() => {
+                    eprintln!("{why}, retrying with other ports\n{}", envoy.tail(10));
+                }
+                Err(why) => panic!("{why}\n{}", envoy.tail(40)),
             }
-            matches!(admin_get(admin, "/ready"), Some((200, body)) if body.contains("LIVE"))
-        });
-        env
+        }
     }
 
     /// Starts `alp server -l <dir>/authz.sock -d <dir>/sync.sock` and waits for its socket.
@@ -523,7 +567,8 @@ impl Env {
                 .arg(&self.ports.authz_sock)
                 .arg("-d")
                 .arg(&self.sync_sock)
-                .env("ALP_LOG", "info,alp_sync=debug"),
+                .env("ALP_LOG", "info,alp_sync=debug")
+                .env("NO_COLOR", "1"),
             self.dir.path().join("alp.log"),
         );
         self.alp = Some(proc);
@@ -666,6 +711,14 @@ impl Env {
     /// connection refused or closed).
     pub fn expect(&mut self, case: &str, r: Req<'_>, want: Option<u16>) {
         let got = self.curl(&r);
+        // Captured by the test harness; shown on failure or with --nocapture.
+        println!(
+            "{case}: {} {} as {} via {:?} -> {got:?}",
+            r.method,
+            r.target.unwrap_or(r.path),
+            r.who.spiffe,
+            r.listener
+        );
         if got.status() != want {
             let want = want.map_or("no HTTP response".to_owned(), |s| s.to_string());
             self.failures.push(format!(
