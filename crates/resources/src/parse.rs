@@ -176,7 +176,12 @@ fn yaml_message(e: &serde_saphyr::Error, first_line: usize) -> String {
 fn parse_yaml(text: &str, file: &str, out: &mut Vec<Result<Resource, ResourceError>>) {
     for (i, chunk) in split_yaml(text).into_iter().enumerate() {
         let ctx = Ctx { file, document: i + 1, line: Some(chunk.line) };
-        match serde_saphyr::from_str::<Option<Value>>(chunk.text) {
+        let options = serde_saphyr::options! {
+            // YAML 1.2 booleans only: `y`, `n`, `yes`, `no`, `on`, `off` stay strings, so
+            // `name: n` or a label value `no` reads as written.
+            strict_booleans: true,
+        };
+        match serde_saphyr::from_str_with_options::<Option<Value>>(chunk.text, options) {
             Ok(Some(value)) => document(value, &ctx, out),
             Ok(None) => {}
             Err(e) => out.push(Err(ctx.error(None, Reason::Yaml(yaml_message(&e, chunk.line))))),

@@ -9,7 +9,7 @@ use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
@@ -376,6 +376,23 @@ impl Drop for Proc {
     }
 }
 
+/// Runs a short command to completion, killing it after [`WAIT`]; `None` if it could not be
+/// started or had to be killed.
+fn run_bounded(cmd: &mut Command) -> Option<Output> {
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
+    let start = Instant::now();
+    // The outputs are a few lines: they fit in the pipes, so waiting before reading is safe.
+    while child.try_wait().ok()?.is_none() {
+        if start.elapsed() > WAIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().ok()
+}
+
 fn tail_text(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -641,12 +658,9 @@ impl Env {
 
     /// `alp client <ns> <sa> -d <authz.sock> [extra…]`: the status code and the whole output.
     pub fn alp_client(&self, ns: &str, sa: &str, extra: &[&str]) -> Option<(i32, String)> {
-        let out = Command::new(alp_binary())
-            .args(["client", ns, sa, "-d"])
-            .arg(&self.ports.authz_sock)
-            .args(extra)
-            .output()
-            .ok()?;
+        let out = run_bounded(
+            Command::new(alp_binary()).args(["client", ns, sa, "-d"]).arg(&self.ports.authz_sock).args(extra),
+        )?;
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let code = text.lines().find_map(|l| l.strip_prefix("code: "))?.split(' ').next()?.parse().ok()?;
         Some((code, text))
@@ -654,13 +668,8 @@ impl Env {
 
     /// `alp health readiness --dial-path <authz.sock>`: its exit code.
     pub fn readiness(&self) -> i32 {
-        Command::new(alp_binary())
-            .args(["health", "readiness", "--dial-path"])
-            .arg(&self.ports.authz_sock)
-            .output()
-            .expect("running alp health")
-            .status
-            .code()
+        run_bounded(Command::new(alp_binary()).args(["health", "readiness", "--dial-path"]).arg(&self.ports.authz_sock))
+            .and_then(|o| o.status.code())
             .unwrap_or(-1)
     }
 
