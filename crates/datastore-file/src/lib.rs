@@ -1,0 +1,195 @@
+//! `--datastore file:DIR`, the embedded default (`alp.md` §5): every `*.yaml`, `*.yml` and
+//! `*.json` under DIR, multi-document, picked up while running by polling modification times.
+//! A file that stops parsing keeps its last good content in force (a bad parse never deletes
+//! anything) and the error names file, document, resource and field; other files are untouched.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use alp_datastore::{Event, diff};
+use alp_resources::{Resource, ResourceError, ResourceKey, parse_documents};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Default poll interval: changes reach the calculator within this time (debounce included).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+}
+
+#[derive(Debug)]
+struct FileState {
+    stamp: Stamp,
+    resources: BTreeMap<ResourceKey, Resource>,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Changes of the merged view since the previous scan.
+    pub events: Vec<Event>,
+    /// Documents that did not parse or validate (their file's last good content stays).
+    pub errors: Vec<ResourceError>,
+    /// Files that could not be read.
+    pub io_errors: Vec<String>,
+}
+
+/// A directory of resource files and the merged view of their content.
+#[derive(Debug)]
+pub struct FileDatastore {
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, FileState>,
+    view: BTreeMap<ResourceKey, Resource>,
+}
+
+fn is_resource_file(path: &Path) -> bool {
+    let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+    !hidden && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
+
+fn list(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            list(&path, out)?;
+        } else if is_resource_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some(Stamp { modified: meta.modified().ok(), len: meta.len() })
+}
+
+impl FileDatastore {
+    /// A datastore over `dir`; nothing is read until [`FileDatastore::rescan`].
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FileDatastore { dir: dir.into(), files: BTreeMap::new(), view: BTreeMap::new() }
+    }
+
+    /// The merged view: every resource of every file (a later file wins on a duplicate key).
+    pub fn view(&self) -> &BTreeMap<ResourceKey, Resource> {
+        &self.view
+    }
+
+    /// Reads the files that changed since the last scan and reports how the view changed.
+    pub fn rescan(&mut self) -> Scan {
+        let mut scan = Scan::default();
+        let mut paths = Vec::new();
+        if let Err(e) = list(&self.dir, &mut paths) {
+            scan.io_errors.push(format!("{}: {e}", self.dir.display()));
+            return scan;
+        }
+        let mut changed = false;
+        let gone: Vec<PathBuf> = self.files.keys().filter(|p| !paths.contains(p)).cloned().collect();
+        for p in gone {
+            self.files.remove(&p);
+            changed = true;
+        }
+        for path in paths {
+            let Some(now) = stamp(&path) else { continue };
+            if self.files.get(&path).is_some_and(|f| f.stamp == now) {
+                continue;
+            }
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    scan.io_errors.push(format!("{}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let mut good = BTreeMap::new();
+            let mut bad = 0;
+            for doc in parse_documents(&text, &path.to_string_lossy()) {
+                match doc {
+                    Ok(r) => {
+                        good.insert(r.key(), r);
+                    }
+                    Err(e) if e.is_unsupported_kind() => {
+                        scan.errors.push(e);
+                    }
+                    Err(e) => {
+                        bad += 1;
+                        scan.errors.push(e);
+                    }
+                }
+            }
+            let previous = self.files.remove(&path);
+            if bad > 0
+                && let Some(prev) = &previous
+            {
+                // Keep the last good content: nothing this file held disappears on a bad parse.
+                for (k, r) in &prev.resources {
+                    good.entry(k.clone()).or_insert_with(|| r.clone());
+                }
+            }
+            self.files.insert(path, FileState { stamp: now, resources: good });
+            changed = true;
+        }
+        if changed {
+            let mut view = BTreeMap::new();
+            for state in self.files.values() {
+                view.extend(state.resources.iter().map(|(k, r)| (k.clone(), r.clone())));
+            }
+            scan.events = diff(&self.view, &view);
+            self.view = view;
+        }
+        scan
+    }
+}
+
+fn report(scan: &Scan) {
+    for e in &scan.errors {
+        warn!(error = %e, "resource skipped");
+    }
+    for e in &scan.io_errors {
+        warn!(error = %e, "file not read");
+    }
+}
+
+/// Reads DIR once: every valid resource, and the errors.
+pub fn load(dir: &Path) -> (Vec<Resource>, Vec<String>) {
+    let mut ds = FileDatastore::new(dir);
+    let scan = ds.rescan();
+    let errors = scan.errors.iter().map(ToString::to_string).chain(scan.io_errors).collect();
+    (ds.view.into_values().collect(), errors)
+}
+
+/// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes, polled every
+/// `interval`, until `shutdown` or until the receiver goes away.
+pub async fn watch(dir: PathBuf, interval: Duration, tx: mpsc::Sender<Event>, shutdown: CancellationToken) {
+    let mut ds = FileDatastore::new(&dir);
+    let first = ds.rescan();
+    report(&first);
+    info!(dir = %dir.display(), resources = ds.view().len(), "file datastore loaded");
+    for e in first.events.into_iter().chain(std::iter::once(Event::InitDone)) {
+        if tx.send(e).await.is_err() {
+            return;
+        }
+    }
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let scan = ds.rescan();
+        report(&scan);
+        for e in scan.events {
+            if tx.send(e).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The file datastore on a real directory: initial load, edits, a file that stops parsing,
+//! deletion, duplicates across files.
+
+use std::{fs, path::Path};
+
+use alp_datastore::Event;
+use alp_datastore_file::FileDatastore;
+
+fn ns(name: &str, team: &str) -> String {
+    format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n  labels: {{team: {team}}}\n")
+}
+
+fn summary(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Apply(r) => format!("apply {}", r.name()),
+            Event::Delete(k) => format!("delete {}", k.name),
+            Event::InitDone => "init-done".into(),
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    // Distinct lengths make the change visible even within one mtime tick.
+    fs::write(dir.join(name), text).unwrap();
+}
+
+#[test]
+fn loads_edits_and_keeps_last_good_content() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &format!("{}---\n{}", ns("a1", "x"), ns("a2", "x")));
+    fs::create_dir(dir.path().join("sub")).unwrap();
+    write(&dir.path().join("sub"), "b.json", r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"b1"}}"#);
+    write(dir.path(), "notes.txt", "ignored");
+    let mut ds = FileDatastore::new(dir.path());
+    let scan = ds.rescan();
+    assert_eq!(summary(&scan.events), ["apply a1", "apply a2", "apply b1"]);
+    assert!(scan.errors.is_empty());
+    assert!(ds.rescan().events.is_empty(), "nothing changed");
+
+    // a.yaml breaks: its resources stay, the error names file and document; b is untouched.
+    write(
+        dir.path(),
+        "a.yaml",
+        &format!(
+            "{}---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{name: p, namespace: a1}}\nspec: {{selector: \"app ==\"}}\n",
+            ns("a1", "yy")
+        ),
+    );
+    let scan = ds.rescan();
+    assert_eq!(summary(&scan.events), ["apply a1"], "the good document applies, a2 stays");
+    let err = scan.errors[0].to_string();
+    assert!(err.contains("a.yaml") && err.contains("document 2"), "{err}");
+    assert_eq!(ds.view().len(), 3);
+
+    // Fixed: now a2's removal is real.
+    write(dir.path(), "a.yaml", &ns("a1", "zzz"));
+    assert_eq!(summary(&ds.rescan().events), ["delete a2", "apply a1"]);
+
+    fs::remove_file(dir.path().join("sub/b.json")).unwrap();
+    assert_eq!(summary(&ds.rescan().events), ["delete b1"]);
+}
+
+#[tokio::test]
+async fn watch_streams_initial_content_then_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &ns("a1", "x"));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(alp_datastore_file::watch(
+        dir.path().to_owned(),
+        std::time::Duration::from_millis(20),
+        tx,
+        shutdown.clone(),
+    ));
+    assert_eq!(summary(&[rx.recv().await.unwrap(), rx.recv().await.unwrap()]), ["apply a1", "init-done"]);
+    write(dir.path(), "b.yaml", &ns("b1", "x"));
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(summary(&[next]), ["apply b1"]);
+    shutdown.cancel();
+    task.await.unwrap();
+}
