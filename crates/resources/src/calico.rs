@@ -313,7 +313,12 @@ pub struct WorkloadEndpointSpec {
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
     pub node: String,
     /// Container id.
-    #[serde(rename = "containerID", default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "containerID",
+        default,
+        deserialize_with = "null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub container_id: String,
     /// Pod name.
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]

@@ -67,7 +67,8 @@ pub enum Reason {
 /// Document numbers are **1-based** (the first document of a file is document 1); list item
 /// indices and the indices in field paths are 0-based; lines are 1-based and give the line
 /// where the document starts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.render())]
 pub struct ResourceError {
     /// The file (or key, or other source) given to the parser.
     pub file: String,
@@ -88,7 +89,7 @@ pub struct ResourceError {
     pub name: Option<String>,
     /// Path of the offending field (see [`FieldError::field`]); empty for the whole document.
     pub field: String,
-    /// What is wrong.
+    /// What is wrong (already part of the message, so not reported as a `source`).
     pub reason: Reason,
     /// Further problems in the same resource (validation reports them all).
     pub more: Vec<FieldError>,
@@ -117,8 +118,14 @@ impl ResourceError {
     }
 }
 
-impl fmt::Display for ResourceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl ResourceError {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    fn write_to(&self, f: &mut impl fmt::Write) -> fmt::Result {
         write!(f, "{}: document {}", self.file, self.document)?;
         if let Some(item) = self.item {
             write!(f, ", items[{item}]")?;
@@ -145,11 +152,5 @@ impl fmt::Display for ResourceError {
             write!(f, "; {more}")?;
         }
         Ok(())
-    }
-}
-
-impl std::error::Error for ResourceError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.reason)
     }
 }

@@ -89,20 +89,35 @@ impl Ctx<'_> {
     }
 }
 
-/// 1-based line of byte offset `pos`.
-fn line_at(text: &str, pos: usize) -> usize {
-    text.get(..pos).map_or(0, |t| t.bytes().filter(|b| *b == b'\n').count()) + 1
+/// Counts lines forward through a text: [`LineCounter::line_at`] gives the 1-based line of a
+/// byte offset, in time proportional to the distance from the previous (smaller) offset.
+struct LineCounter<'a> {
+    text: &'a str,
+    pos: usize,
+    line: usize,
+}
+
+impl LineCounter<'_> {
+    fn line_at(&mut self, pos: usize) -> usize {
+        if pos > self.pos {
+            let newlines = self.text.get(self.pos..pos).map_or(0, |t| t.bytes().filter(|b| *b == b'\n').count());
+            self.line += newlines;
+            self.pos = pos;
+        }
+        self.line
+    }
 }
 
 fn parse_json(text: &str, file: &str, out: &mut Vec<Result<Resource, ResourceError>>) {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut lines = LineCounter { text, pos: 0, line: 1 };
     let mut document = 0;
     loop {
         let before = stream.byte_offset();
         let start = text.get(before..).map_or(before, |rest| before + (rest.len() - rest.trim_start().len()));
         let Some(next) = stream.next() else { break };
         document += 1;
-        let ctx = Ctx { file, document, line: Some(line_at(text, start)) };
+        let ctx = Ctx { file, document, line: Some(lines.line_at(start)) };
         match next {
             Ok(value) => self::document(value, &ctx, out),
             Err(e) => {
@@ -169,6 +184,7 @@ fn yaml_message(e: &serde_saphyr::Error, first_line: usize) -> String {
     let Some(loc) = e.location() else { return plain };
     let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
     let message = plain.strip_suffix(&suffix).unwrap_or(&plain);
+    let message = message.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     let line = u64::try_from(first_line).unwrap_or(u64::MAX).saturating_add(loc.line()).saturating_sub(1);
     format!("{message} at line {line}, column {}", loc.column())
 }
@@ -224,7 +240,8 @@ fn document(value: Value, ctx: &Ctx<'_>, out: &mut Vec<Result<Resource, Resource
                 Some(Value::Array(items)) => items,
                 Some(Value::Null) | None => Vec::new(),
                 Some(other) => {
-                    let mut e = ctx.error(None, Reason::Decode(format!("expected a list, found {}", type_name(&other))));
+                    let mut e =
+                        ctx.error(None, Reason::Decode(format!("expected a list, found {}", type_name(&other))));
                     e.field = "items".to_owned();
                     e.kind = map.get("kind").and_then(Value::as_str).map(str::to_owned);
                     out.push(Err(e));

@@ -148,9 +148,9 @@ impl Kind {
     /// accepted under both `projectcalico.org/v3` and `crd.projectcalico.org/v1`.
     pub fn from_type_meta(api_version: &str, kind: &str) -> Option<Kind> {
         match api_version {
-            CALICO_API_VERSION | CALICO_CRD_API_VERSION => Kind::ALL
-                .into_iter()
-                .find(|k| k.api_version() == CALICO_API_VERSION && k.type_kind() == kind),
+            CALICO_API_VERSION | CALICO_CRD_API_VERSION => {
+                Kind::ALL.into_iter().find(|k| k.api_version() == CALICO_API_VERSION && k.type_kind() == kind)
+            }
             K8S_CORE_API_VERSION => match kind {
                 "Pod" => Some(Kind::Pod),
                 "Namespace" => Some(Kind::Namespace),
@@ -279,11 +279,7 @@ impl Resource {
 
     /// Kind, namespace and name.
     pub fn key(&self) -> ResourceKey {
-        ResourceKey {
-            kind: self.kind(),
-            namespace: self.namespace().map(str::to_owned),
-            name: self.name().to_owned(),
-        }
+        ResourceKey { kind: self.kind(), namespace: self.namespace().map(str::to_owned), name: self.name().to_owned() }
     }
 
     /// Applies Calico's (and Kubernetes') defaults in place; [`crate::parse_documents`] has
@@ -327,14 +323,20 @@ impl Resource {
                 let spec = &mut p.spec;
                 default_k8s_policy_types(&mut spec.policy_types, !spec.egress.is_empty());
                 default_k8s_port_protocols(
-                    spec.ingress.iter_mut().flat_map(|r| &mut r.ports).chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
+                    spec.ingress
+                        .iter_mut()
+                        .flat_map(|r| &mut r.ports)
+                        .chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
                 );
             }
             Resource::KubernetesNetworkPolicy(p) => {
                 let spec = &mut p.spec;
                 default_k8s_policy_types(&mut spec.policy_types, !spec.egress.is_empty());
                 default_k8s_port_protocols(
-                    spec.ingress.iter_mut().flat_map(|r| &mut r.ports).chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
+                    spec.ingress
+                        .iter_mut()
+                        .flat_map(|r| &mut r.ports)
+                        .chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
                 );
             }
             Resource::Pod(p) => {

@@ -27,7 +27,8 @@ pub const MAX_HTTP_MATCHES: usize = 20;
 /// Longest HTTP path match.
 pub const MAX_HTTP_PATH_LEN: usize = 1024;
 
-const NUMERIC_PORTS_NEED_PROTOCOL: &str = "rules with numeric port or port range must set protocol to TCP or UDP or SCTP";
+const NUMERIC_PORTS_NEED_PROTOCOL: &str =
+    "rules with numeric port or port range must set protocol to TCP or UDP or SCTP";
 const PORTS_NEED_PORT_PROTOCOL: &str = "rules that specify ports must set protocol to TCP or UDP or SCTP";
 const GLOBAL_ONLY_IN_NS_SELECTOR: &str = "global() can only be used in an EntityRule namespaceSelector";
 
@@ -248,8 +249,7 @@ fn validate_metadata(errs: &mut Errors, kind: Kind, meta: &ObjectMeta) {
                     .iter()
                     .find_map(|p| name.strip_prefix(p))
                     .is_some_and(is_dns_subdomain);
-                name.len() <= 253
-                    && (prefixed || (name.split('.').count() <= 2 && name.split('.').all(is_label_fmt)))
+                name.len() <= 253 && (prefixed || (name.split('.').count() <= 2 && name.split('.').all(is_label_fmt)))
             }
             _ => is_dns_subdomain(name),
         };
@@ -523,7 +523,10 @@ const PORT_NAME_RULE: &str = "must be 1-15 characters of a-z, 0-9 and '-', with 
 fn validate_http(errs: &mut Errors, base: &str, http: &HttpMatch) {
     let methods = join(base, "methods");
     if http.methods.len() > MAX_HTTP_MATCHES {
-        errs.push(methods.clone(), format!("at most {MAX_HTTP_MATCHES} methods are allowed, found {}", http.methods.len()));
+        errs.push(
+            methods.clone(),
+            format!("at most {MAX_HTTP_MATCHES} methods are allowed, found {}", http.methods.len()),
+        );
     }
     let distinct: BTreeSet<&String> = http.methods.iter().collect();
     if distinct.len() != http.methods.len() {
@@ -549,7 +552,10 @@ fn validate_http(errs: &mut Errors, base: &str, http: &HttpMatch) {
         };
         let field = join(&field, key);
         if !value.starts_with('/') || value.contains(['?', '#', ' ']) {
-            errs.push(field, format!("invalid path {value:?}: must start with `/` and not contain `?`, `#` or a space"));
+            errs.push(
+                field,
+                format!("invalid path {value:?}: must start with `/` and not contain `?`, `#` or a space"),
+            );
         } else if value.len() > MAX_HTTP_PATH_LEN {
             errs.push(field, format!("path is longer than {MAX_HTTP_PATH_LEN} characters"));
         }
@@ -588,7 +594,10 @@ fn validate_pod(errs: &mut Errors, pod: &Pod) {
             for (j, port) in c.ports.iter().enumerate() {
                 let base = idx(&join(&idx(list, i), "ports"), j);
                 if !(1..=65535).contains(&port.container_port) {
-                    errs.push(join(&base, "containerPort"), format!("{} must be between 1 and 65535", port.container_port));
+                    errs.push(
+                        join(&base, "containerPort"),
+                        format!("{} must be between 1 and 65535", port.container_port),
+                    );
                 }
                 if let Some(name) = &port.name
                     && !is_valid_port_name(name)
@@ -711,7 +720,10 @@ fn validate_k8s_port(errs: &mut Errors, base: &str, port: &NetworkPolicyPort) {
             }
             if let Some(end) = port.end_port {
                 if end < *p {
-                    errs.push(join(base, "endPort"), format!("endPort {end} must be greater than or equal to port {p}"));
+                    errs.push(
+                        join(base, "endPort"),
+                        format!("endPort {end} must be greater than or equal to port {p}"),
+                    );
                 } else if end > 65535 {
                     errs.push(join(base, "endPort"), format!("endPort {end} must be between 1 and 65535"));
                 }
@@ -746,7 +758,10 @@ fn validate_label_selector(errs: &mut Errors, base: &str, sel: &LabelSelector, r
             }
             "Exists" | "DoesNotExist" => {
                 if !req.values.is_empty() {
-                    errs.push(join(&field, "values"), "may not be specified when `operator` is 'Exists' or 'DoesNotExist'");
+                    errs.push(
+                        join(&field, "values"),
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    );
                     ok = false;
                 }
             }

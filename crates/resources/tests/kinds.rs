@@ -121,7 +121,10 @@ spec:
           namespace: default
 "#,
     );
-    assert_eq!(r.key(), ResourceKey { kind: Kind::NetworkPolicy, namespace: Some("shop".into()), name: "customer".into() });
+    assert_eq!(
+        r.key(),
+        ResourceKey { kind: Kind::NetworkPolicy, namespace: Some("shop".into()), name: "customer".into() }
+    );
     let Resource::NetworkPolicy(p) = r else { panic!() };
     assert_eq!(p.metadata.labels["team"], "payments");
     assert_eq!(p.spec.tier, "security");
@@ -453,7 +456,9 @@ status:
         panic!()
     };
     assert_eq!(ns.metadata.labels["env"], "prod");
-    let r = yaml("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web-sa\n  namespace: shop\n  labels: {role: api}\n");
+    let r = yaml(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: web-sa\n  namespace: shop\n  labels: {role: api}\n",
+    );
     assert_eq!(r.key().to_string(), "ServiceAccount shop/web-sa");
     assert_eq!(r.metadata().labels["role"], "api");
 }
@@ -469,10 +474,10 @@ fn json_single_object_array_list_and_stream() {
 
     let array = format!(r#"[{gnp}, {{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"shop"}}}}]"#);
     let all = parse_documents(&array, "all.json");
-    assert_eq!(all.iter().map(|r| r.as_ref().unwrap().kind()).collect::<Vec<_>>(), [
-        Kind::GlobalNetworkPolicy,
-        Kind::Namespace
-    ]);
+    assert_eq!(
+        all.iter().map(|r| r.as_ref().unwrap().kind()).collect::<Vec<_>>(),
+        [Kind::GlobalNetworkPolicy, Kind::Namespace]
+    );
 
     // kubectl's `List`.
     let list = format!(r#"{{"apiVersion":"v1","kind":"List","metadata":{{}},"items":[{gnp},{gnp}]}}"#);
@@ -490,7 +495,13 @@ fn json_single_object_array_list_and_stream() {
 
     // An already-decoded value (an etcd value, an API object).
     let value: serde_json::Value = serde_json::from_str(gnp).unwrap();
-    assert_eq!(parse_value(value, "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/a")[0].as_ref().unwrap().name(), "a");
+    assert_eq!(
+        parse_value(value, "/calico/resources/v3/projectcalico.org/globalnetworkpolicies/a")[0]
+            .as_ref()
+            .unwrap()
+            .name(),
+        "a"
+    );
 }
 
 #[test]
@@ -546,7 +557,9 @@ spec:
     assert_eq!(p.spec.types, [PolicyType::Egress]);
 
     for kind in ["NetworkPolicy", "StagedNetworkPolicy", "NetworkSet", "WorkloadEndpoint"] {
-        let r = yaml(&format!("apiVersion: crd.projectcalico.org/v1\nkind: {kind}\nmetadata: {{name: n, namespace: ns}}\n"));
+        let r = yaml(&format!(
+            "apiVersion: crd.projectcalico.org/v1\nkind: {kind}\nmetadata: {{name: n, namespace: ns}}\n"
+        ));
         assert_eq!(r.kind().as_str(), kind);
         assert_eq!(r.namespace(), Some("ns"));
     }
@@ -562,9 +575,9 @@ spec:
 #[test]
 fn default_types_follow_the_rules() {
     let case = |spec: &str| -> Vec<PolicyType> {
-        let Resource::GlobalNetworkPolicy(p) =
-            yaml(&format!("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: p}}\nspec: {spec}\n"))
-        else {
+        let Resource::GlobalNetworkPolicy(p) = yaml(&format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: p}}\nspec: {spec}\n"
+        )) else {
             panic!()
         };
         p.spec.types
@@ -577,7 +590,8 @@ fn default_types_follow_the_rules() {
     assert_eq!(case("{types: [Egress], ingress: [{action: Allow}]}"), [Egress], "explicit types are kept");
     assert_eq!(case("{types: [Egress, Ingress]}"), [Egress, Ingress]);
     // A document without spec at all.
-    let Resource::NetworkPolicy(p) = yaml("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p}\n")
+    let Resource::NetworkPolicy(p) =
+        yaml("apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: p}\n")
     else {
         panic!()
     };
@@ -603,7 +617,9 @@ fn legacy_default_prefix_and_tiers() {
     assert_eq!(name("", "web"), "web");
     assert_eq!(name("", "knp.default.web"), "knp.default.web");
 
-    let Resource::Tier(t) = yaml("apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: t}\n") else { panic!() };
+    let Resource::Tier(t) = yaml("apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: t}\n") else {
+        panic!()
+    };
     assert_eq!(t.spec.default_action, TierDefaultAction::Deny, "nil defaultAction is Deny");
     assert_eq!(t.spec.order, None);
     let Resource::Tier(t) =
@@ -613,15 +629,16 @@ fn legacy_default_prefix_and_tiers() {
     };
     assert_eq!(t.spec.default_action, TierDefaultAction::Deny);
 
-    let builtin: Vec<_> = builtin_tiers()
-        .into_iter()
-        .map(|t| (t.metadata.name, t.spec.order, t.spec.default_action))
-        .collect();
-    assert_eq!(builtin, [
-        ("kube-admin".to_owned(), Some(1000.0), TierDefaultAction::Pass),
-        ("default".to_owned(), Some(1_000_000.0), TierDefaultAction::Deny),
-        ("kube-baseline".to_owned(), Some(10_000_000.0), TierDefaultAction::Pass),
-    ]);
+    let builtin: Vec<_> =
+        builtin_tiers().into_iter().map(|t| (t.metadata.name, t.spec.order, t.spec.default_action)).collect();
+    assert_eq!(
+        builtin,
+        [
+            ("kube-admin".to_owned(), Some(1000.0), TierDefaultAction::Pass),
+            ("default".to_owned(), Some(1_000_000.0), TierDefaultAction::Deny),
+            ("kube-baseline".to_owned(), Some(10_000_000.0), TierDefaultAction::Pass),
+        ]
+    );
 }
 
 #[test]
@@ -686,7 +703,10 @@ fn unsupported_kinds_are_typed_errors() {
     }
     let e = all[1].as_ref().unwrap_err();
     assert_eq!(e.reason, Reason::UnsupportedKind { api_version: "apps/v1".into(), kind: "Deployment".into() });
-    assert_eq!(e.to_string(), "f.yaml: document 2 (line 4): Deployment web: unsupported kind Deployment (apiVersion apps/v1)");
+    assert_eq!(
+        e.to_string(),
+        "f.yaml: document 2 (line 4): Deployment web: unsupported kind Deployment (apiVersion apps/v1)"
+    );
 }
 
 #[test]
