@@ -2,7 +2,8 @@
 //! each iteration is `decide(&snapshot, &alp_envoy::to_request(&check))`.
 //!
 //! `cargo bench -p alp-engine --bench decide` (add `-- --quick` for a short run, or a filter such
-//! as `-- s1/full-walk`).
+//! as `-- s1/full-walk`). The `breakdown/` entries split match-early into the `CheckRequest`
+//! conversion and the walk from a prebuilt `Request`.
 
 use std::{hint::black_box, sync::Arc};
 
@@ -51,6 +52,16 @@ fn s1_bench(c: &mut Criterion) {
         }
         drop(d);
         bench_check(c, &format!("s1/{label}"), &snap, check);
+        if variant == S1Variant::MatchEarly {
+            // Breakdown: the CheckRequest conversion alone, and the walk from a prebuilt Request.
+            c.bench_function("breakdown/to_request", |b| {
+                b.iter(|| black_box(alp_envoy::to_request(black_box(check)).source.port))
+            });
+            let req = alp_envoy::to_request(check);
+            c.bench_function("breakdown/s1/match-early/prebuilt-request", |b| {
+                b.iter(|| black_box(decide(&snap, black_box(&req)).code))
+            });
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::{cell::Cell, fmt, net::IpAddr};
 
+use alp_http_path::RequestPath;
 use alp_ipset::IpSet;
 use alp_model::{
     Action, DefaultAction, Direction, NamespaceMatch, Request, Rule, Scope, ServiceAccountMatch, Side, SpiffeId,
@@ -67,7 +68,7 @@ pub struct Decision<'s> {
     /// Empty unless the walk stopped short of a verdict (then it says why, and the trace is empty).
     pub message: String,
     pub direction: Direction,
-    pub trace: SmallVec<[Hit<'s>; 4]>,
+    pub trace: SmallVec<[Hit<'s>; 2]>,
 }
 
 impl Decision<'_> {
@@ -102,6 +103,7 @@ fn walk<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: 
         plan,
         req,
         peers: [Cell::new(None), Cell::new(None)],
+        path: std::cell::OnceCell::new(),
         trace: SmallVec::new(),
         no_allow_from: Vec::new(),
     };
@@ -164,7 +166,9 @@ struct Walk<'s, 'r> {
     plan: &'s Plan,
     req: &'r Request<'r>,
     peers: [Cell<Option<PeerId<'r>>>; 2],
-    trace: SmallVec<[Hit<'s>; 4]>,
+    /// The request path, normalised on first use.
+    path: std::cell::OnceCell<RequestPath<'r>>,
+    trace: SmallVec<[Hit<'s>; 2]>,
     /// D4 memo: tiers from whose start no allow is reachable.
     no_allow_from: Vec<usize>,
 }
@@ -187,7 +191,11 @@ impl<'s, 'r> Walk<'s, 'r> {
     fn run(&mut self, from_tier: usize) -> End {
         let plan = self.plan;
         let mut t = from_tier;
-        let mut candidates = if self.indexed { plan.candidates(self.req.destination.port) } else { plan.all_entries() };
+        let mut candidates = if self.indexed {
+            plan.candidates(self.req.destination.port, self.req.source.port)
+        } else {
+            plan.all_entries()
+        };
         match plan.tiers.get(t) {
             Some(tier) => candidates.seek(tier.first_entry),
             None => candidates.seek(u32::MAX),
@@ -397,7 +405,8 @@ impl<'s, 'r> Walk<'s, 'r> {
                 if !h.methods.matches(r.method) {
                     return Ok(Matched::No);
                 }
-                if h.paths.matches(r.path).map_err(|e| e.to_string())? { Matched::Yes } else { Matched::No }
+                let path = self.path.get_or_init(|| RequestPath::new(r.path));
+                if h.paths.matches_prepared(path).map_err(|e| e.to_string())? { Matched::Yes } else { Matched::No }
             }
         };
         let p = self.req.protocol;

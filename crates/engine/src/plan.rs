@@ -61,17 +61,27 @@ pub(crate) struct ProfileSlot {
     pub profile: Option<Arc<Profile>>,
 }
 
+/// What a scanned entry needs of a request's ports to be a candidate.
+#[derive(Debug)]
+enum PortFilter {
+    Any,
+    Dst(Box<[PortRange]>),
+    Src(Box<[PortRange]>),
+}
+
 #[derive(Debug)]
 struct ScanEntry {
     pos: u32,
-    /// `None`: any destination port may match.
-    ports: Option<Box<[PortRange]>>,
+    ports: PortFilter,
 }
 
-/// Candidate entries by destination port: single ports hashed, the rest scanned.
+/// Candidate entries by port. A rule whose destination ports are few is hashed under each of
+/// them; failing that, one whose source ports are few is hashed by source port; the rest are
+/// scanned in order with their port ranges kept inline (so rejecting one touches no rule).
 #[derive(Debug, Default)]
 pub(crate) struct PortIndex {
-    exact: FxHashMap<u32, Vec<u32>>,
+    by_dst: FxHashMap<u32, Vec<u32>>,
+    by_src: FxHashMap<u32, Vec<u32>>,
     scan: Vec<ScanEntry>,
 }
 
@@ -169,19 +179,46 @@ impl Plan {
         rules(policy, self.direction).get(e.rule as usize)
     }
 
-    /// Candidate entry positions for a destination port, in walk order.
-    pub fn candidates(&self, port: u32) -> Candidates<'_> {
+    /// Candidate entry positions for a request's ports, in walk order.
+    pub fn candidates(&self, dst_port: u32, src_port: u32) -> Candidates<'_> {
         Candidates {
-            exact: self.index.exact.get(&port).map_or(&[][..], Vec::as_slice),
+            by_dst: candidates_for(&self.index.by_dst, dst_port),
+            by_src: candidates_for(&self.index.by_src, src_port),
             scan: &self.index.scan,
-            port,
+            dst_port,
+            src_port,
             all: None,
         }
     }
 
     /// Every entry, in walk order: what the index must be equivalent to.
     pub fn all_entries(&self) -> Candidates<'_> {
-        Candidates { exact: &[], scan: &[], port: 0, all: Some(0..to_u32(self.entries.len())) }
+        Candidates {
+            by_dst: &[],
+            by_src: &[],
+            scan: &[],
+            dst_port: 0,
+            src_port: 0,
+            all: Some(0..to_u32(self.entries.len())),
+        }
+    }
+}
+
+fn candidates_for(map: &FxHashMap<u32, Vec<u32>>, port: u32) -> &[u32] {
+    map.get(&port).map_or(&[][..], Vec::as_slice)
+}
+
+/// The ports of a list of at most [`EXACT_PORT_SPAN`] ports, or `None`.
+fn few_ports(ranges: &[PortRange]) -> Option<impl Iterator<Item = u32> + '_> {
+    let span: i64 = ranges.iter().map(|r| (i64::from(r.last) - i64::from(r.first) + 1).max(0)).sum();
+    (span <= EXACT_PORT_SPAN)
+        .then(|| ranges.iter().flat_map(|r| (r.first.max(0)..=r.last).filter_map(|p| u32::try_from(p).ok())))
+}
+
+fn push_unique(map: &mut FxHashMap<u32, Vec<u32>>, port: u32, pos: u32) {
+    let list = map.entry(port).or_default();
+    if list.last() != Some(&pos) {
+        list.push(pos);
     }
 }
 
@@ -190,41 +227,50 @@ impl PortIndex {
         let mut index = PortIndex::default();
         for (pos, e) in plan.entries.iter().enumerate() {
             let pos = to_u32(pos);
-            let ports = match (e.kind, plan.rule(e)) {
-                (EntryKind::Rule, Some(rule)) if rule.dst.named_port_sets.is_empty() => rule.dst.ports.as_slice(),
-                _ => &[],
-            };
-            if ports.is_empty() {
-                index.scan.push(ScanEntry { pos, ports: None });
-                continue;
-            }
-            let span: i64 = ports.iter().map(|r| (i64::from(r.last) - i64::from(r.first) + 1).max(0)).sum();
-            if span > EXACT_PORT_SPAN {
-                index.scan.push(ScanEntry { pos, ports: Some(ports.into()) });
-                continue;
-            }
-            for r in ports {
-                for port in r.first.max(0)..=r.last {
-                    let Ok(port) = u32::try_from(port) else { continue };
-                    let list = index.exact.entry(port).or_default();
-                    if list.last() != Some(&pos) {
-                        list.push(pos);
-                    }
+            let rule = match (e.kind, plan.rule(e)) {
+                (EntryKind::Rule, Some(rule)) => rule,
+                _ => {
+                    index.scan.push(ScanEntry { pos, ports: PortFilter::Any });
+                    continue;
                 }
+            };
+            // A port clause rules a rule out only if no named-port set could match instead.
+            let dst = Some(rule.dst.ports.as_slice()).filter(|p| !p.is_empty() && rule.dst.named_port_sets.is_empty());
+            let src = Some(rule.src.ports.as_slice()).filter(|p| !p.is_empty() && rule.src.named_port_sets.is_empty());
+            match (dst, src) {
+                (Some(ports), _) if let Some(each) = few_ports(ports) => {
+                    each.for_each(|p| push_unique(&mut index.by_dst, p, pos));
+                }
+                (_, Some(ports)) if let Some(each) = few_ports(ports) => {
+                    each.for_each(|p| push_unique(&mut index.by_src, p, pos));
+                }
+                (Some(ports), _) => index.scan.push(ScanEntry { pos, ports: PortFilter::Dst(ports.into()) }),
+                (None, Some(ports)) => index.scan.push(ScanEntry { pos, ports: PortFilter::Src(ports.into()) }),
+                (None, None) => index.scan.push(ScanEntry { pos, ports: PortFilter::Any }),
             }
         }
         index
     }
 }
 
-/// Merges the hashed and scanned candidates of one port, in position order.
+/// Merges the candidates hashed by destination port, by source port and scanned, in position
+/// order.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidates<'p> {
-    exact: &'p [u32],
+    by_dst: &'p [u32],
+    by_src: &'p [u32],
     scan: &'p [ScanEntry],
-    port: u32,
+    dst_port: u32,
+    src_port: u32,
     /// Unindexed walk (for equivalence tests).
     all: Option<std::ops::Range<u32>>,
+}
+
+fn skip_before(list: &[u32], pos: u32) -> &[u32] {
+    match list.first() {
+        Some(first) if *first < pos => list.get(list.partition_point(|p| *p < pos)..).unwrap_or_default(),
+        _ => list,
+    }
 }
 
 impl Candidates<'_> {
@@ -234,10 +280,12 @@ impl Candidates<'_> {
             all.start = all.start.max(pos);
             return;
         }
-        let i = self.exact.partition_point(|p| *p < pos);
-        self.exact = self.exact.get(i..).unwrap_or_default();
-        let j = self.scan.partition_point(|s| s.pos < pos);
-        self.scan = self.scan.get(j..).unwrap_or_default();
+        self.by_dst = skip_before(self.by_dst, pos);
+        self.by_src = skip_before(self.by_src, pos);
+        if self.scan.first().is_some_and(|s| s.pos < pos) {
+            let j = self.scan.partition_point(|s| s.pos < pos);
+            self.scan = self.scan.get(j..).unwrap_or_default();
+        }
     }
 }
 
@@ -249,26 +297,25 @@ impl Iterator for Candidates<'_> {
             return all.next();
         }
         while let Some((s, rest)) = self.scan.split_first() {
-            match &s.ports {
-                Some(ranges) if !ranges.iter().any(|r| r.contains(self.port)) => self.scan = rest,
-                _ => break,
+            let pass = match &s.ports {
+                PortFilter::Any => true,
+                PortFilter::Dst(r) => r.iter().any(|r| r.contains(self.dst_port)),
+                PortFilter::Src(r) => r.iter().any(|r| r.contains(self.src_port)),
+            };
+            if pass {
+                break;
             }
+            self.scan = rest;
         }
-        match (self.exact.split_first(), self.scan.split_first()) {
-            (Some((e, erest)), Some((s, _))) if *e < s.pos => {
-                self.exact = erest;
-                Some(*e)
-            }
-            (_, Some((s, srest))) => {
-                let pos = s.pos;
-                self.scan = srest;
-                Some(pos)
-            }
-            (Some((e, erest)), None) => {
-                self.exact = erest;
-                Some(*e)
-            }
-            (None, None) => None,
+        let heads = [self.by_dst.first().copied(), self.by_src.first().copied(), self.scan.first().map(|s| s.pos)];
+        let next = heads.into_iter().flatten().min()?;
+        if heads[0] == Some(next) {
+            self.by_dst = self.by_dst.get(1..).unwrap_or_default();
+        } else if heads[1] == Some(next) {
+            self.by_src = self.by_src.get(1..).unwrap_or_default();
+        } else {
+            self.scan = self.scan.get(1..).unwrap_or_default();
         }
+        Some(next)
     }
 }

@@ -185,6 +185,7 @@ impl Store {
             Err(_) => return Err(StoreError::UnknownSetType { id: u.id.clone(), value: u.r#type }),
         };
         let mut set = IpSet::new(kind);
+        set.reserve_hint(u.members.len());
         let mut first_bad = None;
         for m in &u.members {
             if let Err(e) = set.add(m) {

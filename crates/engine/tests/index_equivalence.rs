@@ -26,9 +26,14 @@ fn rule() -> impl Strategy<Value = Value> {
         prop::option::weighted(0.1, prop::sample::select(vec!["s:present", "s:missing"])),
         prop::option::weighted(0.05, Just("10.0.0.0/99")),
         prop::option::weighted(0.2, (78u32..84).prop_map(|p| json!([{"first": p, "last": p}]))),
+        prop::collection::vec(port_range(), 0..2),
+        prop::option::weighted(0.1, prop::sample::select(vec!["n:present", "n:missing"])),
     )
-        .prop_map(|(action, ports, named, method, set, bad_net, not_ports)| {
-            let mut r = json!({"action": action, "dst_ports": ports});
+        .prop_map(|(action, ports, named, method, set, bad_net, not_ports, src_ports, src_named)| {
+            let mut r = json!({"action": action, "dst_ports": ports, "src_ports": src_ports});
+            if let Some(n) = src_named {
+                r["src_named_port_ip_set_ids"] = json!([n]);
+            }
             if let Some(n) = named {
                 r["dst_named_port_ip_set_ids"] = json!([n]);
             }
@@ -70,7 +75,7 @@ fn store() -> impl Strategy<Value = Value> {
         json!({
             "ip_sets": [
                 {"id": "s:present", "type": "NET", "members": ["10.0.0.0/8"]},
-                {"id": "n:present", "type": "IP_AND_PORT", "members": ["10.1.0.2,tcp:80", "10.1.0.2,tcp:8080"]},
+                {"id": "n:present", "type": "IP_AND_PORT", "members": ["10.1.0.2,tcp:80", "10.1.0.2,tcp:8080", "10.0.0.1,tcp:81"]},
             ],
             "policies": policies,
             "profiles": [{"id": {"name": "prof"}, "profile": {"inbound_rules": profile_rules}}],
@@ -84,9 +89,10 @@ fn request() -> impl Strategy<Value = Value> {
         prop::sample::select(vec![0u32, 50, 78, 79, 80, 81, 82, 83, 8080, 9999]),
         prop::option::weighted(0.7, prop::sample::select(vec!["GET", "POST", "PUT"])),
         prop::sample::select(vec!["10.0.0.1", "192.168.0.1"]),
+        prop::sample::select(vec![0u32, 78, 80, 81, 83, 8080, 40000]),
     )
-        .prop_map(|(port, method, src)| {
-            let mut r = json!({"source": {"address": {"ip": src, "port": 40000}},
+        .prop_map(|(port, method, src, src_port)| {
+            let mut r = json!({"source": {"address": {"ip": src, "port": src_port}},
                                "destination": {"address": {"ip": "10.1.0.2", "port": port, "protocol": "TCP"}}});
             if let Some(m) = method {
                 r["http"] = json!({"method": m, "path": "/x"});

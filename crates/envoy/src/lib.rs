@@ -25,10 +25,30 @@ fn socket(peer: Option<&attribute_context::Peer>) -> Option<&SocketAddress> {
     }
 }
 
+/// An address as Go's `net.ParseIP` reads it (IPv4-mapped IPv6 becomes IPv4); a fast path for
+/// the usual dotted quad.
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    let dotted = octets.iter_mut().all(|o| {
+        parts.next().is_some_and(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !(p.len() > 1 && p.starts_with('0'))
+                && p.parse::<u8>().map(|v| *o = v).is_ok()
+        })
+    }) && parts.next().is_none();
+    if dotted {
+        return Some(IpAddr::from(octets));
+    }
+    s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical())
+}
+
 fn peer(p: Option<&attribute_context::Peer>) -> Peer<'_> {
     let sock = socket(p);
     Peer {
-        ip: sock.and_then(|s| s.address.parse::<IpAddr>().ok()).map(|ip| ip.to_canonical()),
+        ip: sock.and_then(|s| parse_ip(&s.address)),
         port: match sock.and_then(|s| s.port_specifier.as_ref()) {
             Some(PortSpecifier::PortValue(v)) => *v,
             _ => 0,
@@ -240,6 +260,23 @@ mod tests {
         assert_eq!(req.protocol, UDP);
         let http = req.http.unwrap();
         assert_eq!((http.method, http.path), ("GET", "/x?y=1"));
+    }
+
+    #[test]
+    fn addresses_parse_as_go_does() {
+        for (text, want) in [
+            ("10.0.0.1", Some("10.0.0.1")),
+            ("255.255.255.255", Some("255.255.255.255")),
+            ("01.0.0.1", None),
+            ("1.2.3", None),
+            ("1.2.3.4.5", None),
+            ("256.0.0.1", None),
+            ("::ffff:1.2.3.4", Some("1.2.3.4")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("", None),
+        ] {
+            assert_eq!(parse_ip(text), want.map(|w| w.parse().unwrap()), "{text}");
+        }
     }
 
     #[test]

@@ -225,17 +225,36 @@ impl PathMatcher {
     /// path not starting with `/` (including `""`) is `Err(InvalidPath)`, and a path that cannot
     /// be normalised matches nothing.
     pub fn matches(&self, request_path: &str) -> Result<bool, InvalidPath> {
+        self.matches_prepared(&RequestPath::new(request_path))
+    }
+
+    /// [`PathMatcher::matches`] for a path normalised once for all the rules of a check.
+    pub fn matches_prepared(&self, req: &RequestPath<'_>) -> Result<bool, InvalidPath> {
         if !self.constrained {
             return Ok(true);
         }
-        if !request_path.starts_with('/') {
-            return Err(InvalidPath::new(request_path));
+        if !req.raw.starts_with('/') {
+            return Err(InvalidPath::new(req.raw));
         }
-        let Some(req) = normalize_bytes(request_path) else {
+        let Some(req) = req.normalized.as_deref() else {
             return Ok(false);
         };
-        let req: &[u8] = &req;
         Ok(self.exact.iter().any(|e| **e == *req) || self.prefix.iter().any(|p| prefix_matches(p, req)))
+    }
+}
+
+/// A request path and its normalised form, computed once per check.
+#[derive(Clone, Debug)]
+pub struct RequestPath<'a> {
+    raw: &'a str,
+    /// `None` when the path cannot be normalised (it then matches no path rule).
+    normalized: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> RequestPath<'a> {
+    /// Normalises `raw` (borrowing when it is already normal).
+    pub fn new(raw: &'a str) -> Self {
+        RequestPath { raw, normalized: normalize_bytes(raw) }
     }
 }
 

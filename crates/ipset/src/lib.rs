@@ -74,6 +74,13 @@ impl IpSet {
         Self { kind, repr }
     }
 
+    /// Sizes the first NET table for about `n` members (a full update knows its size).
+    pub fn reserve_hint(&mut self, n: usize) {
+        if let Repr::Net(set) = &mut self.repr {
+            set.reserve_hint(n);
+        }
+    }
+
     /// The kind given to [`IpSet::new`].
     pub fn kind(&self) -> IpSetType {
         self.kind

@@ -21,11 +21,12 @@ struct Table<K> {
 #[derive(Clone, Debug)]
 struct Family<K> {
     tables: Vec<Table<K>>,
+    hint: usize,
 }
 
 impl<K> Default for Family<K> {
     fn default() -> Self {
-        Self { tables: Vec::new() }
+        Self { tables: Vec::new(), hint: 0 }
     }
 }
 
@@ -37,7 +38,7 @@ impl<K: Copy + Eq + Hash + BitAnd<Output = K>> Family<K> {
             return;
         }
         let at = self.tables.iter().position(|t| t.len < len).unwrap_or(self.tables.len());
-        let mut nets = HashSet::default();
+        let mut nets = HashSet::with_capacity(std::mem::take(&mut self.hint));
         nets.insert(net);
         self.tables.insert(at, Table { len, mask, nets });
     }
@@ -112,6 +113,10 @@ impl NetSet {
             IpAddr::V4(ip) => self.v4.contains(u32::from(ip)),
             IpAddr::V6(ip) => self.v6.contains(u128::from(ip)),
         }
+    }
+
+    pub(crate) fn reserve_hint(&mut self, n: usize) {
+        self.v4.hint = n;
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -62,6 +62,13 @@ impl fmt::Display for Cidr {
 
 /// Go `net.ParseCIDR`: `addr/len`, `len` decimal digits only and at most 32 (IPv4) or 128 (IPv6).
 pub(crate) fn parse_cidr(s: &str) -> Result<Cidr, &'static str> {
+    if let Some(c) = fast_v4(s.as_bytes()) {
+        return Ok(c);
+    }
+    parse_cidr_general(s)
+}
+
+fn parse_cidr_general(s: &str) -> Result<Cidr, &'static str> {
     let (addr, len) = s.split_once('/').ok_or("missing '/'")?;
     let addr: IpAddr = addr.parse().map_err(|_| "bad address")?;
     let max: u32 = match addr {
@@ -162,5 +169,76 @@ impl fmt::Write for StackBuf {
         dst.copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
+    }
+}
+
+/// Fast path for the common canonical `a.b.c.d/n` (anything else: `None`, and the general parser decides).
+#[inline]
+fn fast_v4(b: &[u8]) -> Option<Cidr> {
+    let mut i = 0usize;
+    let mut addr = 0u32;
+    for octet in 0..4 {
+        let start = i;
+        let mut v = 0u32;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let n = i - start;
+        if n == 0 || v > 255 || (n > 1 && b.get(start) == Some(&b'0')) {
+            return None;
+        }
+        addr = (addr << 8) | v;
+        let sep = if octet == 3 { b'/' } else { b'.' };
+        if b.get(i) != Some(&sep) {
+            return None;
+        }
+        i += 1;
+    }
+    let rest = b.get(i..)?;
+    if rest.is_empty() || rest.len() > 2 || !rest.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let len = rest.iter().fold(0u8, |a, c| a * 10 + (c - b'0'));
+    if len > 32 {
+        return None;
+    }
+    Some(Cidr::V4 { net: addr & mask_v4(len), len })
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    #[test]
+    fn fast_v4_agrees_with_the_general_parser() {
+        for s in [
+            "10.0.0.1/32",
+            "10.0.0.1/8",
+            "0.0.0.0/0",
+            "255.255.255.255/32",
+            "1.2.3.4/33",
+            "01.2.3.4/8",
+            "1.2.3/8",
+            "1.2.3.4",
+            "1.2.3.4/",
+            "1.2.3.4/08",
+            "1.2.3.4/+8",
+            "256.1.1.1/8",
+            "1.2.3.4/8/9",
+            "1.2.3.4 /8",
+            "1..3.4/8",
+        ] {
+            if let Some(fast) = fast_v4(s.as_bytes()) {
+                assert_eq!(Ok(fast), parse_cidr_general(s), "{s}");
+            }
+            assert_eq!(parse_cidr(s).is_ok(), parse_cidr_general(s).is_ok(), "{s}");
+        }
     }
 }

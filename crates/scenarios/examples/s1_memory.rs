@@ -4,6 +4,8 @@
 //! alone). Heap bytes are counted by a global allocator wrapping `System` (`cap`: the workspace
 //! forbids `unsafe`, and `#![allow(unsafe_code)]` cannot override a `forbid`).
 //!
+//! Also prints the S1 build time as min and median of 9 runs.
+//!
 //! `cargo run --release -p alp-scenarios --example s1_memory`
 
 use std::{alloc::System, time::Instant};
@@ -85,9 +87,31 @@ fn measure(name: &str, messages: Vec<ToDataplane>, base: usize) {
     println!("  left after dropping all          {}", mib(leftover));
 }
 
+/// Build time as min and median of `runs` builds: the minimum is the figure least disturbed by
+/// other load on a shared machine (criterion's `snapshot` bench gives the full distribution).
+fn build_times(messages: &[ToDataplane], runs: usize) {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            let mut store = Store::new(Config::default());
+            apply(&mut store, messages);
+            let snap = store.snapshot();
+            let t = start.elapsed().as_secs_f64() * 1e3;
+            drop((snap, store));
+            t
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or_default();
+    let min = times.first().copied().unwrap_or_default();
+    println!("  build (apply all + snapshot), {runs} runs: min {min:.1} ms, median {median:.1} ms");
+}
+
 fn main() {
     let base = live();
-    measure("S1 full-walk", s1(S1Variant::FullWalk).messages, base);
+    let messages = s1(S1Variant::FullWalk).messages;
+    build_times(&messages, 9);
+    measure("S1 full-walk", messages, base);
     let base = live();
     measure("S2", s2().messages, base);
 }
