@@ -37,6 +37,10 @@ struct Cli {
 enum Command {
     /// The authorizer: Envoy ext_authz fed by a policy-sync stream.
     Server(cmd::server::Args),
+    /// The node agent: datastore → per-workload policy-sync sockets.
+    Agent(cmd::agent::Args),
+    /// Print the policy-sync stream a workload would receive, as JSON lines.
+    Calc(cmd::calc::Args),
     /// Send one Check to a running authorizer and print the answer.
     Client(cmd::client::Args),
     /// Ask a running authorizer whether it is live or ready (exit 0 / 1 / 2 / 3).
@@ -92,6 +96,8 @@ fn main() -> ExitCode {
     init_logs(cli.debug);
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
+        Command::Calc(args) => cmd::calc::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Health(args) => Ok(cmd::health::run(args)),
         Command::Eval(args) => cmd::eval::run(args),

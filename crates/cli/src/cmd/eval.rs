@@ -12,8 +12,14 @@ use crate::BadInput;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The policy-sync stream: one felix.ToDataplane per line in proto3 JSON (`-` = stdin).
-    #[arg(long, env = "ALP_SYNC")]
-    sync: String,
+    #[arg(long, env = "ALP_SYNC", required_unless_present = "datastore", conflicts_with = "datastore")]
+    sync: Option<String>,
+    /// Or: calculate the stream the agent would send `--workload` from this datastore (`file:DIR`).
+    #[arg(long, env = "ALP_DATASTORE", requires = "workload")]
+    datastore: Option<super::datastore::Datastore>,
+    /// The workload (`NAMESPACE/POD`) whose policy `--datastore` gives.
+    #[arg(long, env = "ALP_WORKLOAD", value_parser = super::datastore::parse_workload, requires = "datastore")]
+    workload: Option<String>,
     /// One envoy.service.auth.v3.CheckRequest in proto3 JSON (`-` = stdin).
     #[arg(long, env = "ALP_REQUEST", conflicts_with = "requests", required_unless_present = "requests")]
     request: Option<String>,
@@ -115,17 +121,24 @@ impl<'a, 's: 'a> From<&'a Decision<'s>> for DecisionJson<'a> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.sync == "-" && (args.request.as_deref() == Some("-") || args.requests.as_deref() == Some("-")) {
-        return Err(BadInput("only one of --sync and --request(s) can read stdin".into()).into());
-    }
-    let text = read(&args.sync)?;
-    let messages = alp_proto::jsonl::decode_lines(&text).map_err(|e| BadInput(format!("{}: {e}", args.sync)))?;
+    let stdin_twice = args.request.as_deref() == Some("-") || args.requests.as_deref() == Some("-");
+    let (source, messages) = match (&args.sync, &args.datastore, &args.workload) {
+        (Some(sync), _, _) => {
+            if sync == "-" && stdin_twice {
+                return Err(BadInput("only one of --sync and --request(s) can read stdin".into()).into());
+            }
+            let text = read(sync)?;
+            (sync.clone(), alp_proto::jsonl::decode_lines(&text).map_err(|e| BadInput(format!("{sync}: {e}")))?)
+        }
+        (None, Some(ds), Some(workload)) => (workload.clone(), super::datastore::workload_stream(ds, workload)?),
+        _ => return Err(BadInput("give --sync, or --datastore with --workload".into()).into()),
+    };
     let requests = requests(&args)?;
 
     let mut store = Store::new(Config { trust_domain: args.trust_domain.clone() });
     for (i, m) in messages.iter().enumerate() {
         if let Err(e) = store.apply(m) {
-            eprintln!("alp: {}: message {}: {e} (ignored, as the authorizer would)", args.sync, i + 1);
+            eprintln!("alp: {source}: message {}: {e} (ignored, as the authorizer would)", i + 1);
         }
     }
     // The end of the stream counts as InSync.

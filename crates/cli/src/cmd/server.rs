@@ -19,8 +19,14 @@ pub struct Args {
     #[arg(short = 'l', long, env = "ALP_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// The policy-sync socket of the node agent (Felix or `alp agent`).
-    #[arg(short = 'd', long, env = "ALP_DIAL")]
+    #[arg(short = 'd', long, env = "ALP_DIAL", conflicts_with = "datastore")]
     pub dial: Option<PathBuf>,
+    /// Standalone, without an agent: calculate the policy from this datastore (`file:DIR`).
+    #[arg(long, env = "ALP_DATASTORE", requires = "workload")]
+    pub datastore: Option<super::datastore::Datastore>,
+    /// Standalone: the workload (`NAMESPACE/POD`) this authorizer serves.
+    #[arg(long, env = "ALP_WORKLOAD", value_parser = super::datastore::parse_workload, requires = "datastore")]
+    pub workload: Option<String>,
     /// Prometheus metrics on this address (`/metrics`).
     #[arg(long, env = "ALP_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -51,9 +57,9 @@ fn dikastes_http_bind() -> anyhow::Result<Option<SocketAddr>> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listen: Listen = args.listen.parse().map_err(|e| BadInput(format!("--listen {}: {e}", args.listen)))?;
-    let Some(dial) = args.dial.clone() else {
-        bail!(BadInput("--dial (the policy-sync socket) is required".into()));
-    };
+    if args.dial.is_none() && args.datastore.is_none() {
+        bail!(BadInput("give --dial (the policy-sync socket) or --datastore with --workload".into()));
+    }
     let terminate_addr = dikastes_http_bind()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
@@ -66,9 +72,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let shutdown = CancellationToken::new();
         crate::signals::spawn_shutdown_on_signal(shutdown.clone())?;
 
-        let mut sync = ClientConfig::new(dial);
-        sync.engine = Config { trust_domain: args.trust_domain.clone() };
-        let sync_task = tokio::spawn(alp_sync::run_client(sync, live.clone(), shutdown.child_token()));
+        let engine = Config { trust_domain: args.trust_domain.clone() };
+        let sync_task = match (args.dial.clone(), args.datastore.clone(), args.workload.clone()) {
+            (Some(dial), _, _) => {
+                let mut sync = ClientConfig::new(dial);
+                sync.engine = engine;
+                tokio::spawn(alp_sync::run_client(sync, live.clone(), shutdown.child_token()))
+            }
+            (None, Some(datastore), Some(workload)) => {
+                tokio::spawn(standalone(datastore, workload, engine, live.clone(), shutdown.child_token()))
+            }
+            _ => unreachable!("checked above"),
+        };
 
         let mut http = Vec::new();
         if let Some(addr) = args.metrics_addr {
@@ -91,4 +106,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         served.context("serving ext_authz")?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Standalone: the agent's calculator in-process for one workload, feeding the store directly.
+async fn standalone(
+    datastore: super::datastore::Datastore,
+    workload: String,
+    engine: Config,
+    live: Arc<Live>,
+    shutdown: CancellationToken,
+) {
+    let super::datastore::Datastore::Files(dir) = datastore;
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(4096);
+    let watcher =
+        tokio::spawn(alp_datastore_file::watch(dir, alp_datastore_file::POLL_INTERVAL, events_tx, shutdown.clone()));
+    let mut calc = alp_calc::Calculator::new(None);
+    let (mut feed, first) = super::datastore::WorkloadFeed::new(&workload);
+    let mut store = alp_engine::Store::new(engine);
+    let mut pending = first;
+    live.set_connected(true);
+    loop {
+        for m in pending.drain(..) {
+            if let Err(e) = store.apply(&m) {
+                tracing::warn!(error = %e, "policy update not applied");
+            }
+            live.count_updates(1);
+        }
+        if store.in_sync() {
+            live.publish(store.snapshot(), now_ms());
+            live.set_in_sync(true);
+        }
+        let Some(event) = (tokio::select! {
+            e = events_rx.recv() => e,
+            () = shutdown.cancelled() => None,
+        }) else {
+            break;
+        };
+        let mut global = super::datastore::calculate(&mut calc, event);
+        while let Ok(more) = events_rx.try_recv() {
+            global.extend(super::datastore::calculate(&mut calc, more));
+        }
+        pending = feed.apply(global);
+    }
+    live.set_connected(false);
+    let _ = watcher.await;
 }

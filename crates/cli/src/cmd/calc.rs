@@ -1,0 +1,26 @@
+//! `alp calc --datastore file:DIR --workload NS/POD`: the policy-sync stream the agent would send
+//! that workload, as proto3 JSON lines, in order.
+
+use std::process::ExitCode;
+
+use super::datastore::{Datastore, parse_workload, workload_stream};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where the resources live: `file:DIR`.
+    #[arg(long, env = "ALP_DATASTORE")]
+    pub datastore: Datastore,
+    /// The workload, `NAMESPACE/POD`.
+    #[arg(long, env = "ALP_WORKLOAD", value_parser = parse_workload)]
+    pub workload: String,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut out = String::new();
+    for m in workload_stream(&args.datastore, &args.workload)? {
+        out.push_str(&alp_proto::jsonl::encode(&m));
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
