@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Benchmark S3 (spec/benchmarks.md): `alp server` under load over its Unix socket.
+#
+# One run holds every configuration side by side: the S2 and the S1 store, each served by an
+# `alp server --threads 1` and an `alp server --threads 2` (four servers, each fed by alp-replay),
+# and interleaves them: for each repetition, for each load, every server in turn. Loads: closed
+# loop at concurrency 1, 16, 64 (one HTTP/2 connection) and 256 over 4 connections, open loop at
+# 1,000 / 10,000 / 20,000 checks/s. Reports medians over the repetitions.
+#
+#   bash scripts/bench-s3.sh                 # full run (~10 min on 2 cores)
+#   REPS=1 DUR=2 bash scripts/bench-s3.sh    # quick look
+#
+# Knobs (environment): REPS (3), DUR measured seconds (5), WARM warm-up seconds (1), IDLE seconds
+# idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), LOADS (see below), BUILD (1:
+# cargo build first), OUT (bench/results/s3-<utc time>).
+# Output: $OUT/runs.jsonl (one alp-load JSON object per run, annotated), $OUT/summary.md,
+# $OUT/machine.txt, the server logs.
+#
+# The load generator (single-threaded tokio) shares the machine's cores with the server; its CPU
+# is reported per check next to the server's, and so is CPU taken by processes that are not ours
+# during each run ("foreign", from /proc/stat), so noisy runs can be told apart.
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+
+REPS=${REPS:-3}
+DUR=${DUR:-5}
+WARM=${WARM:-1}
+IDLE=${IDLE:-3}
+STORES=${STORES:-"s2 s1"}
+THREADS=${THREADS:-"1 2"}
+LOADS=${LOADS:-"c1 c16 c64 c256x4 r1000 r10000 r20000"}
+OUT=${OUT:-$REPO/bench/results/s3-$(date -u +%Y%m%dT%H%M%SZ)}
+
+if [ "${BUILD:-1}" = 1 ]; then
+  cargo build --release -q -p alp-cli -p alp-loadgen
+fi
+for t in jq /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
+
+WORK=$(mktemp -d /tmp/alp-bench-s3.XXXXXX)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -d "${OUT:-}" ]; then cp "$WORK"/*.log "$OUT"/ 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Private copies: another build of the workspace during the run must not swap binaries under us.
+mkdir -p "$WORK/bin" "$OUT"
+cp target/release/alp target/release/alp-load target/release/alp-replay "$WORK/bin/"
+BIN=$WORK/bin
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
+  echo "kernel: $(uname -r)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
+  echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS LOADS=$LOADS"
+} | tee "$OUT/machine.txt"
+
+ticks() { # utime+stime of a pid, in clock ticks
+  local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  s=${s##*) }; set -- $s; echo $(( ${12} + ${13} ))
+}
+busy_ticks() { # all CPUs, every non-idle state
+  local _c u n s i w irq sirq st rest
+  read -r _c u n s i w irq sirq st rest < /proc/stat; echo $(( u + n + s + irq + sirq + st ))
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+HZ=$(getconf CLK_TCK)
+
+# --- policy-sync sources ---------------------------------------------------------------------
+declare -A SERVER_PID SERVER_SOCK START
+for store in $STORES; do
+  "$BIN/alp-replay" --socket "$WORK/sync-$store.sock" --scenario "$store" 2>"$WORK/replay-$store.log" &
+  PIDS+=($!)
+done
+for store in $STORES; do
+  for _ in $(seq 200); do [ -S "$WORK/sync-$store.sock" ] && break; sleep 0.05; done
+  [ -S "$WORK/sync-$store.sock" ] || { echo "alp-replay $store did not start" >&2; cat "$WORK/replay-$store.log" >&2; exit 1; }
+done
+
+# --- the authorizers ---------------------------------------------------------------------------
+CONFIGS=()
+for store in $STORES; do
+  for th in $THREADS; do
+    cfg=$store-t$th
+    CONFIGS+=("$cfg")
+    SERVER_SOCK[$cfg]=$WORK/authz-$cfg.sock
+    ALP_LOG=info NO_COLOR=1 "$BIN/alp" server -l "${SERVER_SOCK[$cfg]}" -d "$WORK/sync-$store.sock" --threads "$th" \
+      >"$WORK/alp-$cfg.log" 2>&1 &
+    SERVER_PID[$cfg]=$!
+    PIDS+=($!)
+    START[$cfg]=$(date +%s.%N)
+  done
+done
+declare -A READY_S IDLE_RSS
+for cfg in "${CONFIGS[@]}"; do
+  store=${cfg%-t*}; th=${cfg#*-t}
+  limit=$([ "$store" = s1 ] && echo 60 || echo 10)
+  start=${START[$cfg]}
+  until "$BIN/alp" health readiness --dial-path "${SERVER_SOCK[$cfg]}" >/dev/null 2>&1; do
+    if [ "$(echo "$(date +%s.%N) - $start > $limit" | bc)" = 1 ]; then
+      echo "$cfg not ready after ${limit}s" >&2; tail -5 "$WORK/alp-$cfg.log" >&2; exit 1
+    fi
+    kill -0 "${SERVER_PID[$cfg]}" 2>/dev/null || { echo "$cfg exited" >&2; tail -5 "$WORK/alp-$cfg.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  READY_S[$cfg]=$(echo "$(date +%s.%N) - $start" | bc)
+done
+sleep "$IDLE"
+for cfg in "${CONFIGS[@]}"; do
+  IDLE_RSS[$cfg]=$(rss_kib "${SERVER_PID[$cfg]}")
+  echo "$cfg: ready after ${READY_S[$cfg]} s (all servers started together), idle RSS ${IDLE_RSS[$cfg]} KiB"
+done | tee "$OUT/idle.txt"
+
+load_args() {
+  case $1 in
+    c*x*) local c=${1#c}; echo "--concurrency ${c%x*} --connections ${c#*x}" ;;
+    c*) echo "--concurrency ${1#c}" ;;
+    r*) echo "--rate ${1#r}" ;;
+    *) echo "unknown load $1" >&2; exit 1 ;;
+  esac
+}
+
+# --- the runs, interleaved ---------------------------------------------------------------------
+RUNS=$OUT/runs.jsonl
+: >"$RUNS"
+for rep in $(seq "$REPS"); do
+  order=("${CONFIGS[@]}")
+  if [ $((rep % 2)) = 0 ]; then # alternate the order so no configuration always runs first
+    order=(); for ((i = ${#CONFIGS[@]} - 1; i >= 0; i--)); do order+=("${CONFIGS[$i]}"); done
+  fi
+  for load in $LOADS; do
+    for cfg in "${order[@]}"; do
+      store=${cfg%-t*}; th=${cfg#*-t}; pid=${SERVER_PID[$cfg]}
+      b0=$(busy_ticks); s0=$(ticks "$pid")
+      # shellcheck disable=SC2046
+      /usr/bin/time -f '%U %S' -o "$WORK/time" timeout $((DUR + WARM + 60)) \
+        "$BIN/alp-load" --target "${SERVER_SOCK[$cfg]}" --scenario "$store" $(load_args "$load") \
+        --duration "$DUR" --warmup "$WARM" --server-pid "$pid" --json >"$WORK/one.json"
+      b1=$(busy_ticks); s1=$(ticks "$pid")
+      read -r lu ls <"$WORK/time"
+      jq -c --arg rep "$rep" --arg store "$store" --arg th "$th" --arg load "$load" \
+        --argjson busy $((b1 - b0)) --argjson srv $((s1 - s0)) --argjson hz "$HZ" \
+        --argjson lg "$(echo "$lu + $ls" | bc)" --argjson wall "$(echo "$DUR + $WARM" | bc)" \
+        --argjson DUR_RATIO "$(echo "$DUR / ($DUR + $WARM)" | bc -l)" \
+        '. + {rep: ($rep|tonumber), store: $store, threads: ($th|tonumber), load: $load,
+              loadgen_cpu_us_per_check: (if .checks > 0 then $lg * 1e6 * ($DUR_RATIO) / .checks else null end),
+              foreign_cpu_pct: ((($busy - $srv) / $hz - $lg) / $wall * 100 | if . < 0 then 0 else . end | floor)}' \
+        "$WORK/one.json" | tee -a "$RUNS" |
+        jq -r '"rep \(.rep) \(.store) t\(.threads) \(.load): \(.throughput_per_s|floor)/s p50 \(.p50_us) p99 \(.p99_us) p99.9 \(.p999_us) µs, srv \(.server_cpu_us_per_check) µs/check, loadgen \(.loadgen_cpu_us_per_check|floor) µs/check, RSS \(.server_rss_kib) KiB, codes \(.codes) errors \(.errors), foreign \(.foreign_cpu_pct)%"'
+    done
+  done
+done
+
+# --- summary -----------------------------------------------------------------------------------
+{
+  cat "$OUT/machine.txt" | sed 's/^/    /'
+  echo "    loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "Idle (after ${IDLE} s idle):"
+  echo
+  echo "| server | ready after (s) | idle RSS (KiB) | max RSS under load (KiB) |"
+  echo "|---|---:|---:|---:|"
+  for cfg in "${CONFIGS[@]}"; do
+    store=${cfg%-t*}; th=${cfg#*-t}
+    max=$(jq -s --arg s "$store" --argjson t "$th" '[.[] | select(.store == $s and .threads == $t) | .server_rss_kib] | max' "$RUNS")
+    echo "| $store, --threads $th | ${READY_S[$cfg]} | ${IDLE_RSS[$cfg]} | $max |"
+  done
+  echo
+  echo "Medians of $REPS repetitions (${DUR} s measured after ${WARM} s warm-up); CPU in µs per check;"
+  echo "foreign = CPU used by processes that are not ours during the run, % of one core (max of the repetitions)."
+  echo
+  echo "| store | threads | load | checks/s | p50 µs | p99 µs | p99.9 µs | server CPU | loadgen CPU | max RSS KiB | errors | foreign % |"
+  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  jq -s -r --arg loads "$LOADS" '
+    ($loads | split(" ") | map(select(. != ""))) as $order |
+    def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
+    def r1: if . == null then "-" else (. * 10 | round / 10 | tostring) end;
+    group_by([.store, .threads, .load]) | sort_by(.[0].store != "s2", .[0].threads, (.[0].load as $l | $order | index($l))) | .[] |
+    "| \(.[0].store) | \(.[0].threads) | \(.[0].load) | \(map(.throughput_per_s) | med | floor) | \(map(.p50_us) | med | r1) | \(map(.p99_us) | med | r1) | \(map(.p999_us) | med | r1) | \(map(.server_cpu_us_per_check) | med | r1) | \(map(.loadgen_cpu_us_per_check) | med | r1) | \(map(.server_rss_kib) | max) | \(map(.errors) | add) | \(map(.foreign_cpu_pct) | max) |"
+  ' "$RUNS"
+} | tee "$OUT/summary.md"
+echo "results: $OUT"
