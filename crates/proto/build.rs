@@ -5,14 +5,23 @@ const PROTOS: &[&str] = &["proto/felixbackend.proto", "proto/healthz.proto"];
 fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let descriptors = out.join("descriptors.bin");
+    println!("cargo:rerun-if-changed=build.rs");
     for p in PROTOS {
         println!("cargo:rerun-if-changed={p}");
     }
 
-    prost_build::Config::new().file_descriptor_set_path(&descriptors).compile_protos(PROTOS, &["proto"])?;
+    // Maps in key order: deterministic JSON for golden tests and `alp calc`.
+    prost_build::Config::new()
+        .file_descriptor_set_path(&descriptors)
+        .btree_map(["."])
+        .compile_protos(PROTOS, &["proto"])?;
 
     let set = std::fs::read(&descriptors)?;
-    pbjson_build::Builder::new().register_descriptors(&set)?.ignore_unknown_fields().build(&[".felix", ".dikastes"])?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&set)?
+        .btree_map(["."])
+        .ignore_unknown_fields()
+        .build(&[".felix", ".dikastes"])?;
 
     #[cfg(feature = "grpc")]
     {

@@ -16,7 +16,7 @@ use alp_proto::felix::{
     protocol::NumberOrName,
     to_dataplane::Payload,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::{
     CheckRequest, Endpoint, HttpAttrs, MAX_MEMBERS_PER_MESSAGE, Scenario, check_request, felix_set_id, message,
@@ -418,7 +418,7 @@ impl Build {
     }
 }
 
-fn labels_map(l: Labels) -> HashMap<String, String> {
+fn labels_map(l: Labels) -> BTreeMap<String, String> {
     l.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 

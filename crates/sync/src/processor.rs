@@ -693,13 +693,13 @@ mod tests {
 
     fn sa(ns: &str, name: &str) -> ToDataplane {
         let id = ServiceAccountId { namespace: ns.into(), name: name.into() };
-        msg(Payload::ServiceAccountUpdate(ServiceAccountUpdate { id: Some(id), labels: HashMap::new() }))
+        msg(Payload::ServiceAccountUpdate(ServiceAccountUpdate { id: Some(id), labels: Default::default() }))
     }
 
     fn namespace(name: &str) -> ToDataplane {
         msg(Payload::NamespaceUpdate(NamespaceUpdate {
             id: Some(NamespaceId { name: name.into() }),
-            labels: HashMap::new(),
+            labels: Default::default(),
         }))
     }
 
