@@ -1,5 +1,7 @@
 //! `--datastore file:DIR`, the embedded default (`alp.md` §5): every `*.yaml`, `*.yml` and
-//! `*.json` under DIR, multi-document, picked up while running by polling modification times.
+//! `*.json` under DIR, multi-document, picked up while running: a filesystem notification
+//! (inotify) wakes a rescan after a short quiet period, and a slow poll of modification times
+//! catches anything a notification missed.
 //! A file that stops parsing keeps its last good content in force (a bad parse never deletes
 //! anything) and the error names file, document, resource and field; other files are untouched.
 
@@ -15,8 +17,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-/// Default poll interval: changes reach the calculator within this time (debounce included).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Fallback poll interval, for filesystems without notifications.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// After a notification, wait until the directory has been quiet this long, then rescan, so an
+/// editor's write-rename dance is read once, complete.
+pub const DEBOUNCE: Duration = Duration::from_millis(2);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
@@ -157,6 +163,23 @@ fn report(scan: &Scan) {
     }
 }
 
+/// A recursive filesystem watch that pokes `wake_tx`; `None` (polling only) where unsupported.
+fn notify_on_change(dir: &Path, wake_tx: mpsc::Sender<()>) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let mut watcher = notify::recommended_watcher(move |_: notify::Result<notify::Event>| {
+        let _ = wake_tx.try_send(());
+    })
+    .map_err(|e| warn!(error = %e, "no filesystem notifications; polling only"))
+    .ok()?;
+    match watcher.watch(dir, notify::RecursiveMode::Recursive) {
+        Ok(()) => Some(watcher),
+        Err(e) => {
+            warn!(error = %e, dir = %dir.display(), "no filesystem notifications; polling only");
+            None
+        }
+    }
+}
+
 /// Reads DIR once: every valid resource, and the errors.
 pub fn load(dir: &Path) -> (Vec<Resource>, Vec<String>) {
     let mut ds = FileDatastore::new(dir);
@@ -165,9 +188,11 @@ pub fn load(dir: &Path) -> (Vec<Resource>, Vec<String>) {
     (ds.view.into_values().collect(), errors)
 }
 
-/// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes, polled every
-/// `interval`, until `shutdown` or until the receiver goes away.
+/// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes (on a
+/// notification, or polled every `interval`), until `shutdown` or until the receiver goes away.
 pub async fn watch(dir: PathBuf, interval: Duration, tx: mpsc::Sender<Event>, shutdown: CancellationToken) {
+    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+    let _watcher = notify_on_change(&dir, wake_tx);
     let mut ds = FileDatastore::new(&dir);
     let first = ds.rescan();
     report(&first);
@@ -183,6 +208,10 @@ pub async fn watch(dir: PathBuf, interval: Duration, tx: mpsc::Sender<Event>, sh
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+            Some(()) = wake_rx.recv() => {
+                // Debounce: let a burst of writes finish.
+                while tokio::time::timeout(DEBOUNCE, wake_rx.recv()).await.is_ok_and(|w| w.is_some()) {}
+            }
         }
         let scan = ds.rescan();
         report(&scan);
