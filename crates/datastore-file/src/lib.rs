@@ -6,12 +6,13 @@
 //! anything) and the error names file, document, resource and field; other files are untouched.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use alp_datastore::{Event, diff};
+use alp_datastore::Event;
 use alp_resources::{Resource, ResourceError, ResourceKey, parse_documents};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -33,7 +34,7 @@ struct Stamp {
 #[derive(Debug)]
 struct FileState {
     stamp: Stamp,
-    resources: BTreeMap<ResourceKey, Resource>,
+    resources: BTreeMap<ResourceKey, Arc<Resource>>,
 }
 
 /// What a scan found.
@@ -52,7 +53,7 @@ pub struct Scan {
 pub struct FileDatastore {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
-    view: BTreeMap<ResourceKey, Resource>,
+    view: BTreeMap<ResourceKey, Arc<Resource>>,
 }
 
 fn is_resource_file(path: &Path) -> bool {
@@ -84,8 +85,25 @@ impl FileDatastore {
     }
 
     /// The merged view: every resource of every file (a later file wins on a duplicate key).
-    pub fn view(&self) -> &BTreeMap<ResourceKey, Resource> {
+    pub fn view(&self) -> &BTreeMap<ResourceKey, Arc<Resource>> {
         &self.view
+    }
+
+    /// Brings the view's entry for `key` up to date with the files; the event, if it changed.
+    fn settle(&mut self, key: &ResourceKey) -> Option<Event> {
+        let winner = self.files.values().rev().find_map(|f| f.resources.get(key)).cloned();
+        match (winner, self.view.get(key)) {
+            (Some(w), Some(cur)) if Arc::ptr_eq(&w, cur) || *w == **cur => None,
+            (Some(w), _) => {
+                self.view.insert(key.clone(), w.clone());
+                Some(Event::Apply(Box::new((*w).clone())))
+            }
+            (None, Some(_)) => {
+                self.view.remove(key);
+                Some(Event::Delete(key.clone()))
+            }
+            (None, None) => None,
+        }
     }
 
     /// Reads the files that changed since the last scan and reports how the view changed.
@@ -96,11 +114,14 @@ impl FileDatastore {
             scan.io_errors.push(format!("{}: {e}", self.dir.display()));
             return scan;
         }
-        let mut changed = false;
-        let gone: Vec<PathBuf> = self.files.keys().filter(|p| !paths.contains(p)).cloned().collect();
+        // Keys whose winner may have changed; only they are compared (a change costs the file, not the datastore).
+        let mut touched: BTreeSet<ResourceKey> = BTreeSet::new();
+        let listed: BTreeSet<&PathBuf> = paths.iter().collect();
+        let gone: Vec<PathBuf> = self.files.keys().filter(|p| !listed.contains(p)).cloned().collect();
         for p in gone {
-            self.files.remove(&p);
-            changed = true;
+            if let Some(f) = self.files.remove(&p) {
+                touched.extend(f.resources.into_keys());
+            }
         }
         for path in paths {
             let Some(now) = stamp(&path) else { continue };
@@ -119,7 +140,7 @@ impl FileDatastore {
             for doc in parse_documents(&text, &path.to_string_lossy()) {
                 match doc {
                     Ok(r) => {
-                        good.insert(r.key(), r);
+                        good.insert(r.key(), Arc::new(r));
                     }
                     Err(e) if e.is_unsupported_kind() => {
                         scan.errors.push(e);
@@ -139,17 +160,15 @@ impl FileDatastore {
                     good.entry(k.clone()).or_insert_with(|| r.clone());
                 }
             }
-            self.files.insert(path, FileState { stamp: now, resources: good });
-            changed = true;
-        }
-        if changed {
-            let mut view = BTreeMap::new();
-            for state in self.files.values() {
-                view.extend(state.resources.iter().map(|(k, r)| (k.clone(), r.clone())));
+            if let Some(prev) = previous {
+                touched.extend(prev.resources.into_keys());
             }
-            scan.events = diff(&self.view, &view);
-            self.view = view;
+            touched.extend(good.keys().cloned());
+            self.files.insert(path, FileState { stamp: now, resources: good });
         }
+        let (deletes, applies): (Vec<Event>, Vec<Event>) =
+            touched.iter().filter_map(|k| self.settle(k)).partition(|e| matches!(e, Event::Delete(_)));
+        scan.events = deletes.into_iter().chain(applies).collect();
         scan
     }
 }
@@ -185,7 +204,7 @@ pub fn load(dir: &Path) -> (Vec<Resource>, Vec<String>) {
     let mut ds = FileDatastore::new(dir);
     let scan = ds.rescan();
     let errors = scan.errors.iter().map(ToString::to_string).chain(scan.io_errors).collect();
-    (ds.view.into_values().collect(), errors)
+    (ds.view.into_values().map(Arc::unwrap_or_clone).collect(), errors)
 }
 
 /// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes (on a
