@@ -11,7 +11,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== pure crates stay pure"
-for crate in alp-selector alp-ipset alp-http-path alp-model alp-engine; do
+for crate in alp-selector alp-ipset alp-http-path alp-model alp-engine alp-resources alp-calc alp-datastore; do
   if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(tokio|tonic|kube|etcd-client|hyper) ' ; then
     echo "$crate depends on an edge crate" >&2
     exit 1
