@@ -12,7 +12,9 @@ use alp_resources::{Action, Kind, ProfileSpec, Resource, ResourceKey, Rule, Tier
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::WorkloadKey;
-use crate::convert::{ConvertedRules, IpSetDef, LABEL_NAME, NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX};
+use crate::convert::{
+    ConvertedRules, IpSetDef, LABEL_NAME, LABEL_NAMESPACE, NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX,
+};
 use crate::items::{ItemData, ItemKey, global_network_set_item, network_set_item, pod_item, wep_item};
 use crate::policy::{PolicyDef, PolicyKey, policy_from_resource};
 
@@ -41,7 +43,9 @@ const SERVICE_ACCOUNT_PROFILE_PREFIX: &str = "ksa.";
 /// * Indexes are incremental: a workload change re-evaluates that workload against the active
 ///   IP sets and (if local) the policies; a policy change evaluates its selector against the
 ///   local workloads and builds only the IP sets that become active; a namespace or service
-///   account label change re-evaluates the items that inherit from its profile.
+///   account label change re-evaluates the items that inherit from its profile. Items,
+///   policies and IP sets are also indexed by namespace: a namespaced policy's selector and
+///   its rules' default-scoped selectors are only evaluated against items of that namespace.
 #[derive(Debug)]
 pub struct Calculator {
     node: Option<String>,
@@ -54,7 +58,11 @@ pub struct Calculator {
     /// Effective profiles by name (explicit, or derived from a namespace or service account).
     profiles: FxHashMap<String, ProfileData>,
     policies: BTreeMap<PolicyKey, PolicyDef>,
+    /// Policies by [`PolicyDef::namespace`] (`None`: global kinds).
+    policies_by_ns: FxHashMap<Option<String>, BTreeSet<PolicyKey>>,
     items: FxHashMap<ItemKey, Item>,
+    /// Items by their `projectcalico.org/namespace` label (items without it are not here).
+    items_by_ns: FxHashMap<String, FxHashSet<ItemKey>>,
     items_by_profile: FxHashMap<String, FxHashSet<ItemKey>>,
     local_eps: BTreeSet<ItemKey>,
     /// Local workload → the policies selecting it, and back (only non-empty entries).
@@ -65,6 +73,8 @@ pub struct Calculator {
     /// The IP sets each active policy or profile holds a reference on.
     owner_sets: FxHashMap<Owner, Vec<String>>,
     ip_sets: FxHashMap<String, IpSetState>,
+    /// Active IP sets by [`IpSetDef::namespace`].
+    sets_by_ns: FxHashMap<Option<String>, FxHashSet<String>>,
 
     sent: Sent,
     pending: Pending,
@@ -177,6 +187,36 @@ fn members_for(data: &ItemData, def: &IpSetDef) -> Vec<String> {
     out
 }
 
+/// Brings one item's contribution to one IP set up to date.
+fn reindex_in_set(set: &mut IpSetState, key: &ItemKey, item: Option<&Item>, pending: &mut Pending) {
+    let new = item
+        .filter(|i| set.def.selector.matches(&i.labels))
+        .map(|i| members_for(&i.data, &set.def))
+        .unwrap_or_default();
+    let old = set.contrib.remove(key).unwrap_or_default();
+    if new != old {
+        for m in old.iter().filter(|m| new.binary_search(m).is_err()) {
+            if let Some(count) = set.members.get_mut(m) {
+                *count -= 1;
+                if *count == 0 {
+                    set.members.remove(m);
+                    pending.member_removed(&set.def.id, m);
+                }
+            }
+        }
+        for m in new.iter().filter(|m| old.binary_search(m).is_err()) {
+            let count = set.members.entry(m.clone()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                pending.member_added(&set.def.id, m);
+            }
+        }
+    }
+    if !new.is_empty() {
+        set.contrib.insert(key.clone(), new);
+    }
+}
+
 /// `ksa.<namespace>.<name>` → (namespace, name), as Calico splits it (namespaces have no dots).
 fn service_account_of_profile(profile: &str) -> Option<(String, String)> {
     let rest = profile.strip_prefix(SERVICE_ACCOUNT_PROFILE_PREFIX)?;
@@ -203,7 +243,7 @@ impl Calculator {
     /// A calculator for the workloads of `node` (Pods with `spec.nodeName == node`,
     /// WorkloadEndpoints with `spec.node == node`); `None` makes every workload local.
     pub fn new(node: Option<String>) -> Self {
-        Calculator {
+        let mut calc = Calculator {
             node,
             builtin_tiers: alp_resources::builtin_tiers().into_iter().map(|t| (t.metadata.name, t.spec)).collect(),
             tiers: BTreeMap::new(),
@@ -212,7 +252,9 @@ impl Calculator {
             explicit_profiles: BTreeMap::new(),
             profiles: FxHashMap::default(),
             policies: BTreeMap::new(),
+            policies_by_ns: FxHashMap::default(),
             items: FxHashMap::default(),
+            items_by_ns: FxHashMap::default(),
             items_by_profile: FxHashMap::default(),
             local_eps: BTreeSet::new(),
             ep_policies: FxHashMap::default(),
@@ -220,10 +262,15 @@ impl Calculator {
             profile_refs: FxHashMap::default(),
             owner_sets: FxHashMap::default(),
             ip_sets: FxHashMap::default(),
+            sets_by_ns: FxHashMap::default(),
             sent: Sent::default(),
             pending: Pending::default(),
             in_sync_sent: false,
+        };
+        if let Some(p) = calc.compute_profile(DEFAULT_ALLOW_PROFILE) {
+            calc.profiles.insert(DEFAULT_ALLOW_PROFILE.to_owned(), p);
         }
+        calc
     }
 
     /// Adds or replaces a resource; returns what that changes downstream.
@@ -261,12 +308,15 @@ impl Calculator {
                 self.put_item(key, pod_item(&p, node));
             }
             Resource::WorkloadEndpoint(w) => {
-                let key =
-                    ItemKey::WorkloadEndpoint(w.metadata.namespace.clone().unwrap_or_default(), w.metadata.name.clone());
+                let key = ItemKey::WorkloadEndpoint(
+                    w.metadata.namespace.clone().unwrap_or_default(),
+                    w.metadata.name.clone(),
+                );
                 self.put_item(key, wep_item(&w, node));
             }
             Resource::NetworkSet(s) => {
-                let key = ItemKey::NetworkSet(s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone());
+                let key =
+                    ItemKey::NetworkSet(s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone());
                 self.put_item(key, Some(network_set_item(&s)));
             }
             Resource::GlobalNetworkSet(s) => {
@@ -385,10 +435,8 @@ impl Calculator {
             l.insert(format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{LABEL_NAME}"), id.1);
             return Some(ProfileData { labels: l, rules: ConvertedRules::for_profile(name, &[], &[]) });
         }
-        (name == DEFAULT_ALLOW_PROFILE).then(|| ProfileData {
-            labels: BTreeMap::new(),
-            rules: ConvertedRules::for_profile(name, &allow, &allow),
-        })
+        (name == DEFAULT_ALLOW_PROFILE)
+            .then(|| ProfileData { labels: BTreeMap::new(), rules: ConvertedRules::for_profile(name, &allow, &allow) })
     }
 
     /// Recomputes a profile after one of its sources changed.
@@ -424,10 +472,20 @@ impl Calculator {
                 if self.policies.get(&key) == Some(&d) {
                     return;
                 }
+                self.policies_by_ns.entry(d.namespace.clone()).or_default().insert(key.clone());
                 self.policies.insert(key.clone(), d)
             }
             None => self.policies.remove(&key),
         };
+        if let Some(o) = &old
+            && self.policies.get(&key).is_none_or(|d| d.namespace != o.namespace)
+            && let Some(keys) = self.policies_by_ns.get_mut(&o.namespace)
+        {
+            keys.remove(&key);
+            if keys.is_empty() {
+                self.policies_by_ns.remove(&o.namespace);
+            }
+        }
         self.pending.policies.insert(key.clone());
         let placement = |d: &PolicyDef| (d.tier.clone(), d.order.to_bits(), d.ingress, d.egress);
         let placement_changed = old.as_ref().map(placement) != self.policies.get(&key).map(placement);
@@ -435,10 +493,14 @@ impl Calculator {
         let old_eps = self.policy_eps.remove(&key).unwrap_or_default();
         let mut new_eps = FxHashSet::default();
         if let Some(d) = self.policies.get(&key) {
-            for ep in &self.local_eps {
-                if self.items.get(ep).is_some_and(|item| d.selects(&item.labels)) {
+            let mut consider = |ep: &ItemKey| {
+                if self.items.get(ep).is_some_and(|item| item.data.is_local() && d.selects(&item.labels)) {
                     new_eps.insert(ep.clone());
                 }
+            };
+            match &d.namespace {
+                Some(ns) => self.items_by_ns.get(ns).into_iter().flatten().for_each(&mut consider),
+                None => self.local_eps.iter().for_each(&mut consider),
             }
         }
         for ep in old_eps.difference(&new_eps) {
@@ -514,6 +576,9 @@ impl Calculator {
         }
 
         let labels_changed = old.as_ref().map(|i| &i.labels) != new.as_ref().map(|i| &i.labels);
+        let old_ns = old.as_ref().and_then(|i| i.labels.get(LABEL_NAMESPACE)).cloned();
+        let new_ns = new.as_ref().and_then(|i| i.labels.get(LABEL_NAMESPACE)).cloned();
+        self.move_namespace(&key, old_ns.as_ref(), new_ns.as_ref());
         let membership_changed = labels_changed
             || old.as_ref().map(|i| (&i.data.nets, i.data.endpoint.as_ref().map(|e| (&e.addrs, &e.ports))))
                 != new.as_ref().map(|i| (&i.data.nets, i.data.endpoint.as_ref().map(|e| (&e.addrs, &e.ports))));
@@ -529,10 +594,28 @@ impl Calculator {
             self.items.insert(key.clone(), item);
         }
         if membership_changed {
-            self.reindex_item_sets(&key);
+            self.reindex_item_sets(&key, old_ns.as_ref());
         }
         if (old_local || new_local) && (labels_changed || old_local != new_local) {
             self.eval_ep_policies(&key);
+        }
+    }
+
+    /// Keeps [`Calculator::items_by_ns`] up to date.
+    fn move_namespace(&mut self, key: &ItemKey, old: Option<&String>, new: Option<&String>) {
+        if old == new {
+            return;
+        }
+        if let Some(ns) = old
+            && let Some(keys) = self.items_by_ns.get_mut(ns)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.items_by_ns.remove(ns);
+            }
+        }
+        if let Some(ns) = new {
+            self.items_by_ns.entry(ns.clone()).or_default().insert(key.clone());
         }
     }
 
@@ -541,45 +624,35 @@ impl Calculator {
         let Some(item) = self.items.get(key) else { return };
         let labels = self.effective_labels(&item.data);
         let local = item.data.is_local();
-        match self.items.get_mut(key) {
-            Some(item) if item.labels != labels => item.labels = labels,
-            _ => return,
+        if labels == item.labels {
+            return;
         }
-        self.reindex_item_sets(key);
+        let old_ns = item.labels.get(LABEL_NAMESPACE).cloned();
+        let new_ns = labels.get(LABEL_NAMESPACE).cloned();
+        if let Some(item) = self.items.get_mut(key) {
+            item.labels = labels;
+        }
+        self.move_namespace(key, old_ns.as_ref(), new_ns.as_ref());
+        self.reindex_item_sets(key, old_ns.as_ref());
         if local {
             self.eval_ep_policies(key);
         }
     }
 
-    /// Re-evaluates one item against every active IP set.
-    fn reindex_item_sets(&mut self, key: &ItemKey) {
+    /// Re-evaluates one item against the active IP sets it can be in: the unscoped ones and
+    /// those scoped to its namespace before (`old_ns`) or now.
+    fn reindex_item_sets(&mut self, key: &ItemKey, old_ns: Option<&String>) {
         let item = self.items.get(key);
-        for (id, set) in &mut self.ip_sets {
-            let new = item
-                .filter(|i| set.def.selector.matches(&i.labels))
-                .map(|i| members_for(&i.data, &set.def))
-                .unwrap_or_default();
-            let old = set.contrib.remove(key).unwrap_or_default();
-            if new != old {
-                for m in old.iter().filter(|m| new.binary_search(m).is_err()) {
-                    if let Some(count) = set.members.get_mut(m) {
-                        *count -= 1;
-                        if *count == 0 {
-                            set.members.remove(m);
-                            self.pending.member_removed(id, m);
-                        }
-                    }
+        let new_ns = item.and_then(|i| i.labels.get(LABEL_NAMESPACE));
+        let mut buckets = vec![None, old_ns.cloned()];
+        if new_ns != old_ns {
+            buckets.push(new_ns.cloned());
+        }
+        for bucket in buckets.iter().filter_map(|ns| self.sets_by_ns.get(ns)) {
+            for id in bucket {
+                if let Some(set) = self.ip_sets.get_mut(id) {
+                    reindex_in_set(set, key, item, &mut self.pending);
                 }
-                for m in new.iter().filter(|m| old.binary_search(m).is_err()) {
-                    let count = set.members.entry(m.clone()).or_insert(0);
-                    *count += 1;
-                    if *count == 1 {
-                        self.pending.member_added(id, m);
-                    }
-                }
-            }
-            if !new.is_empty() {
-                set.contrib.insert(key.clone(), new);
             }
         }
     }
@@ -588,7 +661,14 @@ impl Calculator {
     fn eval_ep_policies(&mut self, key: &ItemKey) {
         let new: BTreeSet<PolicyKey> = match self.items.get(key) {
             Some(item) if item.data.is_local() => {
-                self.policies.iter().filter(|(_, d)| d.selects(&item.labels)).map(|(k, _)| k.clone()).collect()
+                let ns = item.labels.get(LABEL_NAMESPACE).cloned();
+                let global = self.policies_by_ns.get(&None).into_iter().flatten();
+                let scoped = ns.and_then(|ns| self.policies_by_ns.get(&Some(ns))).into_iter().flatten();
+                global
+                    .chain(scoped)
+                    .filter(|k| self.policies.get(*k).is_some_and(|d| d.selects(&item.labels)))
+                    .cloned()
+                    .collect()
             }
             _ => BTreeSet::new(),
         };
@@ -668,7 +748,13 @@ impl Calculator {
         }
         let id = def.id.clone();
         let mut set = IpSetState { def, refs: 1, members: FxHashMap::default(), contrib: FxHashMap::default() };
-        for (key, item) in &self.items {
+        let candidates: Box<dyn Iterator<Item = (&ItemKey, &Item)>> = match &set.def.namespace {
+            Some(ns) => Box::new(
+                self.items_by_ns.get(ns).into_iter().flatten().filter_map(|k| self.items.get(k).map(|i| (k, i))),
+            ),
+            None => Box::new(self.items.iter()),
+        };
+        for (key, item) in candidates {
             if set.def.selector.matches(&item.labels) {
                 let members = members_for(&item.data, &set.def);
                 if !members.is_empty() {
@@ -682,6 +768,7 @@ impl Calculator {
         self.pending.removed_sets.remove(&id);
         self.pending.deltas.remove(&id);
         self.pending.new_sets.insert(id.clone());
+        self.sets_by_ns.entry(set.def.namespace.clone()).or_default().insert(id.clone());
         self.ip_sets.insert(id, set);
     }
 
@@ -691,7 +778,14 @@ impl Calculator {
         if set.refs > 0 {
             return;
         }
-        self.ip_sets.remove(id);
+        if let Some(set) = self.ip_sets.remove(id)
+            && let Some(ids) = self.sets_by_ns.get_mut(&set.def.namespace)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.sets_by_ns.remove(&set.def.namespace);
+            }
+        }
         self.pending.new_sets.remove(id);
         self.pending.deltas.remove(id);
         if self.sent.ip_sets.contains(id) {
@@ -727,12 +821,16 @@ impl Calculator {
                 Some(TierDefaultAction::Deny) => "Deny",
                 None => "",
             };
-            tiers.push((tier.is_some(), tier.and_then(|t| t.order), TierInfo {
-                name: name.to_owned(),
-                ingress_policies,
-                egress_policies,
-                default_action: default_action.to_owned(),
-            }));
+            tiers.push((
+                tier.is_some(),
+                tier.and_then(|t| t.order),
+                TierInfo {
+                    name: name.to_owned(),
+                    ingress_policies,
+                    egress_policies,
+                    default_action: default_action.to_owned(),
+                },
+            ));
         }
         tiers.sort_by(|a, b| {
             b.0.cmp(&a.0)
@@ -784,7 +882,9 @@ impl Calculator {
             }
         }
         for (id, d) in pending.deltas {
-            if (d.added.is_empty() && d.removed.is_empty()) || !self.ip_sets.contains_key(&id) || !self.sent.ip_sets.contains(&id)
+            if (d.added.is_empty() && d.removed.is_empty())
+                || !self.ip_sets.contains_key(&id)
+                || !self.sent.ip_sets.contains(&id)
             {
                 continue;
             }
@@ -810,7 +910,8 @@ impl Calculator {
                 }
                 (None, Some(_)) => {
                     self.sent.policies.remove(pk);
-                    policy_removes.push(message(Payload::ActivePolicyRemove(ActivePolicyRemove { id: Some(pk.to_proto()) })));
+                    policy_removes
+                        .push(message(Payload::ActivePolicyRemove(ActivePolicyRemove { id: Some(pk.to_proto()) })));
                 }
                 (None, None) => {}
             }
@@ -819,9 +920,10 @@ impl Calculator {
         // Profiles.
         let mut profile_removes = Vec::new();
         for name in &pending.profiles {
-            let desired = self.profile_refs.contains_key(name).then(|| {
-                self.profiles.get(name).map_or_else(|| dummy_drop_profile(name), |p| p.rules.to_profile())
-            });
+            let desired = self
+                .profile_refs
+                .contains_key(name)
+                .then(|| self.profiles.get(name).map_or_else(|| dummy_drop_profile(name), |p| p.rules.to_profile()));
             match (desired, self.sent.profiles.get(name)) {
                 (Some(d), Some(s)) if &d == s => {}
                 (Some(d), _) => {
@@ -833,8 +935,9 @@ impl Calculator {
                 }
                 (None, Some(_)) => {
                     self.sent.profiles.remove(name);
-                    profile_removes
-                        .push(message(Payload::ActiveProfileRemove(ActiveProfileRemove { id: Some(ProfileId { name: name.clone() }) })));
+                    profile_removes.push(message(Payload::ActiveProfileRemove(ActiveProfileRemove {
+                        id: Some(ProfileId { name: name.clone() }),
+                    })));
                 }
                 (None, None) => {}
             }
@@ -851,7 +954,8 @@ impl Calculator {
             if let Some(old) = sent
                 && desired.as_ref().is_none_or(|d| d.id != old.id)
             {
-                endpoint_removes.push(message(Payload::WorkloadEndpointRemove(WorkloadEndpointRemove { id: old.id.clone() })));
+                endpoint_removes
+                    .push(message(Payload::WorkloadEndpointRemove(WorkloadEndpointRemove { id: old.id.clone() })));
             }
             match desired {
                 Some(d) => {

@@ -56,6 +56,10 @@ pub(crate) struct IpSetDef {
     pub selector: Selector,
     /// `None` for a selector (`NET`) set.
     pub named_port: Option<NamedPort>,
+    /// When the selector requires `projectcalico.org/namespace == '<ns>'` (a namespaced
+    /// policy's default scoping), that namespace: only items labelled with it can be members.
+    /// An index hint; the selector alone decides.
+    pub namespace: Option<String>,
 }
 
 /// Converted rules, and the IP sets they name (the ones alp can compute members for).
@@ -160,25 +164,36 @@ pub(crate) fn entity_selector(er: &EntityRule, namespace: Option<&str>) -> Resul
 struct SideSelectors {
     positive: Option<Result<Selector, BadSelector>>,
     negative: Option<Result<Selector, BadSelector>>,
+    /// The namespace the positive selector is scoped to by default (see [`IpSetDef::namespace`]).
+    namespace: Option<String>,
 }
 
 fn side_selectors(er: &EntityRule, namespace: Option<&str>) -> SideSelectors {
     let parse = |s: &str| Selector::parse(s).map_err(|_| BadSelector);
     let negative_raw = er.not_selector.as_str();
+    // With no namespaceSelector, a namespaced policy's non-empty positive selector is
+    // `(projectcalico.org/namespace == '<ns>') && (…)` or just that term.
+    let scoped = namespace.filter(|ns| !ns.is_empty() && er.namespace_selector.is_empty()).map(str::to_owned);
     match entity_selector(er, namespace) {
-        Err(e) => SideSelectors { positive: Some(Err(e)), negative: None },
-        Ok(pos) if pos.is_empty() => {
-            SideSelectors { positive: None, negative: (!negative_raw.is_empty()).then(|| parse(negative_raw)) }
-        }
+        Err(e) => SideSelectors { positive: Some(Err(e)), negative: None, namespace: None },
+        Ok(pos) if pos.is_empty() => SideSelectors {
+            positive: None,
+            negative: (!negative_raw.is_empty()).then(|| parse(negative_raw)),
+            namespace: None,
+        },
         Ok(pos) => {
             let combined = if negative_raw.is_empty() { pos } else { format!("({pos}) && (!({negative_raw}))") };
-            SideSelectors { positive: Some(parse(&combined)), negative: None }
+            SideSelectors { positive: Some(parse(&combined)), negative: None, namespace: scoped }
         }
     }
 }
 
 /// The IP set for a selector, registered in `sets`; its id.
-fn selector_set(sel: &Result<Selector, BadSelector>, sets: &mut BTreeMap<String, IpSetDef>) -> String {
+fn selector_set(
+    sel: &Result<Selector, BadSelector>,
+    namespace: Option<&String>,
+    sets: &mut BTreeMap<String, IpSetDef>,
+) -> String {
     match sel {
         Ok(sel) => {
             let id = sel.unique_id();
@@ -186,6 +201,7 @@ fn selector_set(sel: &Result<Selector, BadSelector>, sets: &mut BTreeMap<String,
                 id: id.clone(),
                 selector: sel.clone(),
                 named_port: None,
+                namespace: namespace.cloned(),
             });
             id
         }
@@ -195,14 +211,14 @@ fn selector_set(sel: &Result<Selector, BadSelector>, sets: &mut BTreeMap<String,
 
 /// The IP set for a named port filtered by `positive` (or `all()`), registered in `sets`.
 fn named_port_set(
-    positive: Option<&Result<Selector, BadSelector>>,
+    side: &SideSelectors,
     protocol: &'static str,
     name: &str,
     sets: &mut BTreeMap<String, IpSetDef>,
 ) -> String {
-    let selector = match positive {
-        None => Selector::all(),
-        Some(Ok(sel)) => sel.clone(),
+    let (selector, namespace) = match &side.positive {
+        None => (Selector::all(), None),
+        Some(Ok(sel)) => (sel.clone(), side.namespace.clone()),
         Some(Err(BadSelector)) => return INVALID_SELECTOR_SET_ID.to_owned(),
     };
     let id = named_port_set_id(&selector.unique_id(), protocol, name);
@@ -210,6 +226,7 @@ fn named_port_set(
         id: id.clone(),
         selector,
         named_port: Some(NamedPort { protocol, name: name.to_owned() }),
+        namespace,
     });
     id
 }
@@ -309,25 +326,27 @@ pub(crate) fn convert_rule(rule: &Rule, namespace: Option<&str>, sets: &mut BTre
 
     // Named ports are always filtered by the positive selector of their side, even the
     // negated ones (rule_scanner.go).
-    let named = |names: &[&str], positive: Option<&Result<Selector, BadSelector>>, sets: &mut BTreeMap<_, _>| {
-        names.iter().map(|n| named_port_set(positive, proto, n, sets)).collect::<Vec<String>>()
+    let named = |names: &[&str], side: &SideSelectors, sets: &mut BTreeMap<_, _>| {
+        names.iter().map(|n| named_port_set(side, proto, n, sets)).collect::<Vec<String>>()
     };
-    let src_named_port_ip_set_ids = named(&src_named, src.positive.as_ref(), sets);
-    let dst_named_port_ip_set_ids = named(&dst_named, dst.positive.as_ref(), sets);
-    let not_src_named_port_ip_set_ids = named(&not_src_named, src.positive.as_ref(), sets);
-    let not_dst_named_port_ip_set_ids = named(&not_dst_named, dst.positive.as_ref(), sets);
+    let src_named_port_ip_set_ids = named(&src_named, &src, sets);
+    let dst_named_port_ip_set_ids = named(&dst_named, &dst, sets);
+    let not_src_named_port_ip_set_ids = named(&not_src_named, &src, sets);
+    let not_dst_named_port_ip_set_ids = named(&not_dst_named, &dst, sets);
 
     // A side whose only ports are named ones is covered by the named-port sets.
     let mut src_ip_set_ids = Vec::new();
     if !src_ports.is_empty() || src_named.is_empty() {
-        src_ip_set_ids.extend(src.positive.as_ref().map(|s| selector_set(s, sets)));
+        src_ip_set_ids.extend(src.positive.as_ref().map(|s| selector_set(s, src.namespace.as_ref(), sets)));
     }
     let mut dst_ip_set_ids = Vec::new();
     if !dst_ports.is_empty() || dst_named.is_empty() {
-        dst_ip_set_ids.extend(dst.positive.as_ref().map(|s| selector_set(s, sets)));
+        dst_ip_set_ids.extend(dst.positive.as_ref().map(|s| selector_set(s, dst.namespace.as_ref(), sets)));
     }
-    let not_src_ip_set_ids: Vec<String> = src.negative.as_ref().map(|s| selector_set(s, sets)).into_iter().collect();
-    let not_dst_ip_set_ids: Vec<String> = dst.negative.as_ref().map(|s| selector_set(s, sets)).into_iter().collect();
+    let not_src_ip_set_ids: Vec<String> =
+        src.negative.as_ref().map(|s| selector_set(s, None, sets)).into_iter().collect();
+    let not_dst_ip_set_ids: Vec<String> =
+        dst.negative.as_ref().map(|s| selector_set(s, None, sets)).into_iter().collect();
 
     // Services: alp has no Service/EndpointSlice model, so these sets are named with Felix's ids
     // but never sent; a rule that reaches one fails closed (alp.md D1).

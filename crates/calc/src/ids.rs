@@ -90,47 +90,10 @@ pub(crate) fn veth_name_for_workload(namespace: &str, pod: &str) -> String {
     format!("cali{}", hex.get(..11).unwrap_or_default())
 }
 
-/// SHA-1 (FIPS 180-4), used only to name interfaces as Calico does; not for security.
+/// SHA-1, used only to name interfaces as Calico does; not for security.
 fn sha1(message: &[u8]) -> [u8; 20] {
-    let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-    let mut padded = message.to_vec();
-    padded.push(0x80);
-    while padded.len() % 64 != 56 {
-        padded.push(0);
-    }
-    padded.extend_from_slice(&((message.len() as u64).wrapping_mul(8)).to_be_bytes());
-    for block in padded.chunks_exact(64) {
-        let mut w: Vec<u32> =
-            block.chunks_exact(4).map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4]))).collect();
-        let at = |w: &[u32], i: usize| w.get(i).copied().unwrap_or(0);
-        for i in 16..80 {
-            let v = (at(&w, i - 3) ^ at(&w, i - 8) ^ at(&w, i - 14) ^ at(&w, i - 16)).rotate_left(1);
-            w.push(v);
-        }
-        let [mut a, mut b, mut c, mut d, mut e] = h;
-        for (i, word) in w.iter().enumerate() {
-            let (f, k) = match i {
-                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                _ => (b ^ c ^ d, 0xCA62_C1D6),
-            };
-            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*word);
-            e = d;
-            d = c;
-            c = b.rotate_left(30);
-            b = a;
-            a = t;
-        }
-        for (hv, v) in h.iter_mut().zip([a, b, c, d, e]) {
-            *hv = hv.wrapping_add(v);
-        }
-    }
-    let mut out = [0u8; 20];
-    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&v.to_be_bytes());
-    }
-    out
+    use sha1::Digest;
+    sha1::Sha1::digest(message).into()
 }
 
 #[cfg(test)]

@@ -67,6 +67,9 @@ pub(crate) struct PolicyDef {
     pub egress: bool,
     /// The combined endpoint selector; `None` when it does not parse (selects nothing).
     pub selector: Option<Selector>,
+    /// A namespaced policy's namespace: its selector requires
+    /// `projectcalico.org/namespace == '<ns>'` (an index hint).
+    pub namespace: Option<String>,
     /// The rules and policy-level fields as sent.
     pub policy: Policy,
     /// The IP sets its rules name.
@@ -245,6 +248,7 @@ fn convert_policy(key: &PolicyKey, spec: &Spec<'_>) -> PolicyDef {
             tier: tier.to_owned(),
         },
         selector,
+        namespace: spec.namespace.filter(|ns| !ns.is_empty()).map(str::to_owned),
         ip_sets: rules.ip_sets,
     }
 }

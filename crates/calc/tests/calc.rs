@@ -230,7 +230,7 @@ fn every_rule_field_is_converted() {
     assert_eq!(r1.src_ip_set_ids, [web_not_db]);
     assert!(r1.not_src_ip_set_ids.is_empty());
     let db = alp_selector::Selector::parse("app == 'db'").unwrap().unique_id();
-    assert_eq!(r1.not_dst_ip_set_ids, [db.clone()]);
+    assert_eq!(r1.not_dst_ip_set_ids, std::slice::from_ref(&db));
     assert!(view.ip_sets.contains_key(&db));
 
     assert_eq!(r2.action, "deny");
@@ -239,7 +239,7 @@ fn every_rule_field_is_converted() {
     let sa = r2.src_service_account_match.as_ref().unwrap();
     assert_eq!((sa.names.len(), sa.selector.as_str()), (0, "role == 'web'"));
     let pcsa = alp_selector::Selector::parse("pcsa.role == 'web'").unwrap().unique_id();
-    assert_eq!(r2.src_ip_set_ids, [pcsa.clone()]);
+    assert_eq!(r2.src_ip_set_ids, std::slice::from_ref(&pcsa));
     // The SA label comes from the service account's profile: both pods run as shop/sa.
     assert_eq!(view.ip_sets[&pcsa].1.iter().collect::<Vec<_>>(), ["10.0.0.1/32", "10.0.0.2/32"]);
 
@@ -265,7 +265,7 @@ fn selectors_become_net_sets_with_felix_ids() {
     let ns_not_web = alp_selector::Selector::parse("(projectcalico.org/namespace == 'shop') && (!(app == 'web'))")
         .unwrap()
         .unique_id();
-    assert_eq!(n.inbound_rules[1].src_ip_set_ids, [ns_not_web.clone()]);
+    assert_eq!(n.inbound_rules[1].src_ip_set_ids, std::slice::from_ref(&ns_not_web));
     assert!(n.inbound_rules[1].not_src_ip_set_ids.is_empty());
     assert_eq!(view.ip_sets[&ns_not_web].1.iter().collect::<Vec<_>>(), ["10.0.0.2/32"]);
 
@@ -526,7 +526,7 @@ fn kubernetes_network_policies_are_converted() {
     let ns_peer = alp_selector::Selector::parse("(pcns.env == 'prod') && (projectcalico.org/orchestrator == 'k8s')")
         .unwrap()
         .unique_id();
-    assert_eq!(tcp[1].src_ip_set_ids, [ns_peer.clone()]);
+    assert_eq!(tcp[1].src_ip_set_ids, std::slice::from_ref(&ns_peer));
     assert_eq!(view.ip_sets[&ns_peer].1.len(), 2);
     assert_eq!(
         (tcp[2].src_net.as_slice(), tcp[2].not_src_net.as_slice()),
@@ -563,17 +563,22 @@ fn profiles_from_namespaces_service_accounts_and_the_datastore() {
         "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {name: prof}\n\
          spec:\n  labelsToApply: {team: x}\n  ingress: [{action: Allow, source: {selector: \"team == 'x'\"}}]\n---\n\
          apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {name: n1-k8s-w-eth0, namespace: ns1, labels: {app: w}}\n\
-         spec: {node: n1, orchestrator: k8s, pod: w, endpoint: eth0, interfaceName: cali1, ipNetworks: [10.9.0.1/32], profiles: [prof], \
+         spec: {node: n1, orchestrator: k8s, pod: w, endpoint: eth0, interfaceName: cali1, ipNetworks: [10.9.0.1/32], profiles: [prof, projectcalico-default-allow], \
          ports: [{name: http, protocol: TCP, port: 80}]}\n---\n\
          apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: g}\n\
          spec: {selector: \"team == 'x'\", ingress: [{action: Allow, destination: {ports: [http]}}]}\n",
     );
     let ep = endpoint(&view, "ns1/w");
+    let default_allow = &view.profiles["projectcalico-default-allow"];
+    assert_eq!(
+        (default_allow.inbound_rules[0].action.as_str(), default_allow.outbound_rules[0].action.as_str()),
+        ("allow", "allow")
+    );
     assert_eq!(ep.name, "cali1");
-    assert_eq!(ep.profile_ids, ["prof"]);
+    assert_eq!(ep.profile_ids, ["prof", "projectcalico-default-allow"]);
     assert_eq!(ep.tiers[0].ingress_policies[0].name, "g", "inherited profile labels select");
     let team = alp_selector::Selector::parse("team == 'x'").unwrap().unique_id();
-    assert_eq!(view.profiles["prof"].inbound_rules[0].src_ip_set_ids, [team.clone()]);
+    assert_eq!(view.profiles["prof"].inbound_rules[0].src_ip_set_ids, std::slice::from_ref(&team));
     assert_eq!(view.ip_sets[&team].1.iter().collect::<Vec<_>>(), ["10.9.0.1/32"]);
     assert_eq!(view.ip_sets[NAMED_HTTP_ALL_ID].1.iter().collect::<Vec<_>>(), ["10.9.0.1,tcp:80"]);
 }

@@ -122,24 +122,54 @@ fn other_op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// etcd-mode kinds: WorkloadEndpoints naming profiles, an explicit Profile, a GlobalNetworkSet.
+fn etcd_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..2usize, 0..2usize, 0..2usize, 0..3u8, prop::option::of(prop::sample::select(vec!["web", "db"])), prop::sample::subsequence(vec!["kns.a", "prof", "projectcalico-default-allow"], 0..3))
+            .prop_map(|(i, ns, node, ip, app, profiles)| Op::Apply(format!(
+                "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: {{name: w{i}, namespace: {}, labels: {{{}}}}}\n\
+                 spec: {{node: n{node}, pod: w{i}, ipNetworks: [10.0.1.{ip}/32], profiles: [{}], ports: [{{name: http, protocol: TCP, port: 81}}]}}\n",
+                NAMESPACES[ns],
+                opt_label("app", app),
+                profiles.join(", ")
+            ))),
+        (prop::option::of(prop::sample::select(vec!["web", "db"])), prop::sample::select(SELECTORS.to_vec())).prop_map(|(app, sel)| {
+            Op::Apply(format!(
+                "apiVersion: projectcalico.org/v3\nkind: Profile\nmetadata: {{name: prof}}\n\
+                 spec: {{labelsToApply: {{{}}}, ingress: [{{action: Allow, source: {{selector: \"{sel}\"}}}}]}}\n",
+                opt_label("app", app)
+            ))
+        }),
+        prop::bool::ANY.prop_map(|web| Op::Apply(format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{name: gset, labels: {{app: {}}}}}\n\
+             spec: {{nets: [172.16.0.0/16]}}\n",
+            if web { "web" } else { "db" }
+        ))),
+    ]
+}
+
 fn delete_op() -> impl Strategy<Value = Op> {
-    (0..9usize, 0..6usize, 0..2usize).prop_map(|(kind, i, ns)| {
-        let ns = Some(NAMESPACES[ns].to_owned());
+    (0..12usize, 0..6usize, 0..2usize).prop_map(|(kind, i, ns)| {
+        let ns_name = NAMESPACES[ns].to_owned();
+        let ns = Some(ns_name.clone());
         let (kind, namespace, name) = match kind {
-            0 | 1 | 2 => (Kind::Pod, ns, format!("p{i}")),
+            0..=2 => (Kind::Pod, ns, format!("p{i}")),
             3 => (Kind::GlobalNetworkPolicy, None, format!("q{}", i % 4)),
             4 => (Kind::NetworkPolicy, ns, format!("q{}", i % 4)),
             5 => (Kind::KubernetesNetworkPolicy, ns, format!("q{}", i % 4)),
-            6 => (Kind::Namespace, None, ns.unwrap_or_default()),
+            6 => (Kind::Namespace, None, ns_name),
             7 => (Kind::ServiceAccount, ns, format!("s{}", i % 2 + 1)),
-            _ => (Kind::Tier, None, "t1".to_owned()),
+            8 => (Kind::Tier, None, "t1".to_owned()),
+            9 => (Kind::WorkloadEndpoint, ns, format!("w{}", i % 2)),
+            10 => (Kind::Profile, None, "prof".to_owned()),
+            _ => (Kind::GlobalNetworkSet, None, "gset".to_owned()),
         };
         Op::Delete(ResourceKey { kind, namespace, name })
     })
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![4 => pod_op(), 3 => policy_op(), 2 => other_op(), 2 => delete_op()]
+    prop_oneof![4 => pod_op(), 3 => policy_op(), 2 => other_op(), 2 => etcd_op(), 2 => delete_op()]
 }
 
 /// Checks the view is self-consistent: the active policies and profiles are exactly those the
@@ -160,7 +190,11 @@ fn check_closed(view: &View) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    // 96 cases by default; `PROPTEST_CASES=N` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(96),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn incremental_equals_from_scratch(ops in prop::collection::vec(op(), 1..40), node in prop::option::of(0..2usize)) {
