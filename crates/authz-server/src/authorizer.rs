@@ -71,10 +71,10 @@ impl Authorizer {
                     Some(hit) => debug!(
                         code = decision.code.name(),
                         kind = kind.name(),
-                        tier = hit.tier,
-                        policy_kind = hit.kind,
-                        namespace = hit.namespace,
-                        policy = hit.name,
+                        tier = hit.tier(),
+                        policy_kind = hit.kind(),
+                        namespace = hit.namespace(),
+                        policy = hit.name(),
                         rule = hit.index,
                         action = ?hit.action,
                         "check"

@@ -30,10 +30,10 @@ pub(crate) fn trace_metadata(d: &Decision<'_>) -> Struct {
         .iter()
         .map(|h| {
             let fields = BTreeMap::from([
-                ("kind".to_owned(), string(h.kind)),
-                ("tier".to_owned(), string(h.tier)),
-                ("namespace".to_owned(), string(h.namespace)),
-                ("name".to_owned(), string(h.name)),
+                ("kind".to_owned(), string(h.kind())),
+                ("tier".to_owned(), string(h.tier())),
+                ("namespace".to_owned(), string(h.namespace())),
+                ("name".to_owned(), string(h.name())),
                 ("index".to_owned(), Value { kind: Some(Kind::NumberValue(f64::from(h.index))) }),
                 ("action".to_owned(), string(h.action.as_str())),
             ]);

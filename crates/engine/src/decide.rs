@@ -1,11 +1,12 @@
 //! The decision walk (§6 of the Calico reference, with alp's differences).
 
-use std::{cell::Cell, fmt, net::IpAddr};
+use std::{borrow::Cow, cell::Cell, fmt, net::IpAddr};
 
 use alp_http_path::RequestPath;
 use alp_ipset::IpSet;
 use alp_model::{
-    Action, DefaultAction, Direction, NamespaceMatch, Request, Rule, Scope, ServiceAccountMatch, Side, SpiffeId,
+    Action, DefaultAction, Direction, NamespaceMatch, Peer, PolicyId, Request, Rule, Scope, ServiceAccountMatch, Side,
+    SpiffeId,
 };
 use smallvec::SmallVec;
 
@@ -50,15 +51,72 @@ impl fmt::Display for Code {
 /// Tier name used in traces for profiles.
 pub const PROFILE_TIER: &str = "__PROFILE__";
 
+/// Who acted in a trace step: a policy of a tier, or a profile (kept in the snapshot, so a
+/// trace step is a reference and two numbers).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub(crate) kind: Cow<'static, str>,
+    pub(crate) tier: Cow<'static, str>,
+    pub(crate) namespace: Cow<'static, str>,
+    pub(crate) name: Cow<'static, str>,
+}
+
+impl Origin {
+    pub(crate) const fn fixed(kind: &'static str, tier: &'static str, name: &'static str) -> Origin {
+        Origin {
+            kind: Cow::Borrowed(kind),
+            tier: Cow::Borrowed(tier),
+            namespace: Cow::Borrowed(""),
+            name: Cow::Borrowed(name),
+        }
+    }
+
+    pub(crate) fn policy(id: &PolicyId, tier: &str) -> Origin {
+        Origin {
+            kind: Cow::Owned(id.kind.clone()),
+            tier: Cow::Owned(tier.to_owned()),
+            namespace: Cow::Owned(id.namespace.clone()),
+            name: Cow::Owned(id.name.clone()),
+        }
+    }
+
+    pub(crate) fn profile(name: &str) -> Origin {
+        Origin { name: Cow::Owned(name.to_owned()), ..Origin::fixed("Profile", PROFILE_TIER, "") }
+    }
+}
+
+/// Where a walk that ran out of profiles (or found none) ends.
+pub(crate) static NO_PROFILE: Origin = Origin::fixed("Profile", PROFILE_TIER, PROFILE_TIER);
+static UNKNOWN: Origin = Origin::fixed("", "", "");
+
 /// One step of the trace: the rule (or end-of-tier / profile default, index −1) that acted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit<'s> {
-    pub kind: &'s str,
-    pub tier: &'s str,
-    pub namespace: &'s str,
-    pub name: &'s str,
+    origin: &'s Origin,
     pub index: i32,
     pub action: Action,
+}
+
+impl<'s> Hit<'s> {
+    /// The policy's kind (`GlobalNetworkPolicy`, …), or `Profile`.
+    pub fn kind(&self) -> &'s str {
+        &self.origin.kind
+    }
+
+    /// The tier's name, or [`PROFILE_TIER`].
+    pub fn tier(&self) -> &'s str {
+        &self.origin.tier
+    }
+
+    /// The policy's namespace (`""` when cluster-scoped).
+    pub fn namespace(&self) -> &'s str {
+        &self.origin.namespace
+    }
+
+    /// The policy's or profile's name.
+    pub fn name(&self) -> &'s str {
+        &self.origin.name
+    }
 }
 
 /// The answer to one check. A denial is data, not an error.
@@ -103,6 +161,7 @@ fn walk<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: 
         plan,
         req,
         peers: [Cell::new(None), Cell::new(None)],
+        ips: [Cell::new(None), Cell::new(None)],
         path: std::cell::OnceCell::new(),
         trace: SmallVec::new(),
         no_allow_from: Vec::new(),
@@ -166,6 +225,8 @@ struct Walk<'s, 'r> {
     plan: &'s Plan,
     req: &'r Request<'r>,
     peers: [Cell<Option<PeerId<'r>>>; 2],
+    /// The addresses, parsed on first use.
+    ips: [Cell<Option<Option<IpAddr>>>; 2],
     /// The request path, normalised on first use.
     path: std::cell::OnceCell<RequestPath<'r>>,
     trace: SmallVec<[Hit<'s>; 2]>,
@@ -174,13 +235,9 @@ struct Walk<'s, 'r> {
 }
 
 impl<'s, 'r> Walk<'s, 'r> {
-    fn hit_policy(&mut self, policy: u32, tier: &'s str, index: i32, action: Action) {
-        let (kind, namespace, name) = self
-            .plan
-            .policies
-            .get(policy as usize)
-            .map_or(("", "", ""), |p| (p.id.kind.as_str(), p.id.namespace.as_str(), p.id.name.as_str()));
-        self.trace.push(Hit { kind, tier, namespace, name, index, action });
+    fn hit_policy(&mut self, policy: u32, index: i32, action: Action) {
+        let origin = self.plan.policies.get(policy as usize).map_or(&UNKNOWN, |p| &p.origin);
+        self.trace.push(Hit { origin, index, action });
     }
 
     fn policy_label(&self, policy: u32) -> String {
@@ -259,15 +316,15 @@ impl<'s, 'r> Walk<'s, 'r> {
             match (matched, &rule.action) {
                 (Matched::No, _) | (_, Ok(Action::Log)) => {}
                 (Matched::Yes | Matched::IfHttp, Ok(Action::Allow)) => {
-                    self.hit_policy(e.policy, &tier.name, index, Action::Allow);
+                    self.hit_policy(e.policy, index, Action::Allow);
                     return End::Allow;
                 }
                 (Matched::Yes, Ok(Action::Deny)) => {
-                    self.hit_policy(e.policy, &tier.name, index, Action::Deny);
+                    self.hit_policy(e.policy, index, Action::Deny);
                     return End::Deny;
                 }
                 (Matched::Yes, Ok(Action::Pass)) => {
-                    self.hit_policy(e.policy, &tier.name, index, Action::Pass);
+                    self.hit_policy(e.policy, index, Action::Pass);
                     t = et + 1;
                     match plan.tiers.get(t) {
                         Some(next) => candidates.seek(next.first_entry),
@@ -284,7 +341,7 @@ impl<'s, 'r> Walk<'s, 'r> {
                 (Matched::IfHttp, Ok(Action::Deny) | Err(_)) => {}
                 (Matched::IfHttp, Ok(Action::Pass)) => {
                     let mark = self.trace.len();
-                    self.hit_policy(e.policy, &tier.name, index, Action::Pass);
+                    self.hit_policy(e.policy, index, Action::Pass);
                     if self.allow_reachable_from(et + 1) {
                         return End::Allow;
                     }
@@ -324,11 +381,11 @@ impl<'s, 'r> Walk<'s, 'r> {
         let last = tier.end_policy.saturating_sub(1);
         match &tier.default {
             DefaultAction::Deny => {
-                self.hit_policy(last, &tier.name, -1, Action::Deny);
+                self.hit_policy(last, -1, Action::Deny);
                 Some(End::Deny)
             }
             DefaultAction::Pass => {
-                self.hit_policy(last, &tier.name, -1, Action::Pass);
+                self.hit_policy(last, -1, Action::Pass);
                 None
             }
             DefaultAction::Invalid(action) => Some(invalid_default(&tier.name, action)),
@@ -337,16 +394,8 @@ impl<'s, 'r> Walk<'s, 'r> {
 
     fn profiles(&mut self) -> End {
         let plan = self.plan;
-        let profile_hit = |name: &'s str, index: i32, action: Action| Hit {
-            kind: "Profile",
-            tier: PROFILE_TIER,
-            namespace: "",
-            name,
-            index,
-            action,
-        };
         let Some(last) = plan.profiles.last() else {
-            self.trace.push(profile_hit(PROFILE_TIER, -1, Action::Deny));
+            self.trace.push(Hit { origin: &NO_PROFILE, index: -1, action: Action::Deny });
             return End::Deny;
         };
         for slot in &plan.profiles {
@@ -376,11 +425,11 @@ impl<'s, 'r> Walk<'s, 'r> {
                 match (matched, &rule.action) {
                     (Matched::No, _) | (_, Ok(Action::Log)) => {}
                     (_, Ok(Action::Allow)) => {
-                        self.trace.push(profile_hit(&slot.name, index, Action::Allow));
+                        self.trace.push(Hit { origin: &slot.origin, index, action: Action::Allow });
                         return End::Allow;
                     }
                     (Matched::Yes, Ok(action @ (Action::Deny | Action::Pass))) => {
-                        self.trace.push(profile_hit(&slot.name, index, *action));
+                        self.trace.push(Hit { origin: &slot.origin, index, action: *action });
                         return End::Deny;
                     }
                     (Matched::Yes, Err(bad)) => {
@@ -390,7 +439,7 @@ impl<'s, 'r> Walk<'s, 'r> {
                 }
             }
         }
-        self.trace.push(profile_hit(&last.name, -1, Action::Deny));
+        self.trace.push(Hit { origin: &last.origin, index: -1, action: Action::Deny });
         End::Deny
     }
 
@@ -417,36 +466,58 @@ impl<'s, 'r> Walk<'s, 'r> {
     }
 
     fn side_matches(&self, side: &Side, which: Which) -> bool {
-        let peer = match which {
-            Which::Src => &self.req.source,
-            Which::Dst => &self.req.destination,
-        };
-        let (ip, port) = (peer.ip, peer.port);
-        ports_match(self, &side.ports, &side.named_port_sets, ip, port, false)
-            && ports_match(self, &side.not_ports, &side.not_named_port_sets, ip, port, true)
-            && nets_match(&side.nets, &side.not_nets, ip)
-            && side.ip_sets.iter().all(|r| self.set_has_ip(*r, ip))
-            && !side.not_ip_sets.iter().any(|r| self.set_has_ip(*r, ip))
-            && side.ip_port_sets.iter().all(|r| self.set_has_ip_port(*r, ip, port))
+        side.unconstrained || self.side_clauses_match(side, which)
+    }
+
+    fn side_clauses_match(&self, side: &Side, which: Which) -> bool {
+        ports_match(self, &side.ports, &side.named_port_sets, which, false)
+            && ports_match(self, &side.not_ports, &side.not_named_port_sets, which, true)
+            && nets_match(&side.nets, &side.not_nets, || self.ip(which))
+            && side.ip_sets.iter().all(|r| self.set_has_ip(*r, which))
+            && !side.not_ip_sets.iter().any(|r| self.set_has_ip(*r, which))
+            && side.ip_port_sets.iter().all(|r| self.set_has_ip_port(*r, which))
             && side.service_accounts.as_ref().is_none_or(|sa| self.service_account_matches(sa, which))
             && self.namespace_matches(&side.namespace, which)
+    }
+
+    fn endpoint(&self, which: Which) -> &'r Peer<'r> {
+        match which {
+            Which::Src => &self.req.source,
+            Which::Dst => &self.req.destination,
+        }
+    }
+
+    /// The side's address, parsed on first use.
+    fn ip(&self, which: Which) -> Option<IpAddr> {
+        let [src, dst] = &self.ips;
+        let cell = match which {
+            Which::Src => src,
+            Which::Dst => dst,
+        };
+        if let Some(ip) = cell.get() {
+            return ip;
+        }
+        let ip = self.endpoint(which).address.ip();
+        cell.set(Some(ip));
+        ip
     }
 
     fn set(&self, r: alp_model::SetRef) -> Option<&'s IpSet> {
         self.snap.set(r)
     }
 
-    fn set_has_ip(&self, r: alp_model::SetRef, ip: Option<IpAddr>) -> bool {
-        match (self.set(r), ip) {
+    fn set_has_ip(&self, r: alp_model::SetRef, which: Which) -> bool {
+        match (self.set(r), self.ip(which)) {
             (Some(set), Some(ip)) => set.contains_ip(ip),
             _ => false,
         }
     }
 
     /// D3: named-port and IP-and-port sets are probed with `"<ip>,<proto>:<port>"` of that side.
-    fn set_has_ip_port(&self, r: alp_model::SetRef, ip: Option<IpAddr>, port: u32) -> bool {
+    fn set_has_ip_port(&self, r: alp_model::SetRef, which: Which) -> bool {
+        let port = self.endpoint(which).port;
         let (Some(set), Some(ip), Ok(protocol), Ok(port)) =
-            (self.set(r), ip, u8::try_from(self.req.protocol), u16::try_from(port))
+            (self.set(r), self.ip(which), u8::try_from(self.req.protocol), u16::try_from(port))
         else {
             return false;
         };
@@ -524,18 +595,22 @@ fn ports_match(
     walk: &Walk<'_, '_>,
     ranges: &[alp_model::PortRange],
     named: &[alp_model::SetRef],
-    ip: Option<IpAddr>,
-    port: u32,
+    which: Which,
     negated: bool,
 ) -> bool {
     if ranges.is_empty() && named.is_empty() {
         return true;
     }
-    let hit = ranges.iter().any(|r| r.contains(port)) || named.iter().any(|r| walk.set_has_ip_port(*r, ip, port));
+    let port = walk.endpoint(which).port;
+    let hit = ranges.iter().any(|r| r.contains(port)) || named.iter().any(|r| walk.set_has_ip_port(*r, which));
     hit != negated
 }
 
-fn nets_match(nets: &[ipnet::IpNet], not_nets: &[ipnet::IpNet], ip: Option<IpAddr>) -> bool {
+fn nets_match(nets: &[ipnet::IpNet], not_nets: &[ipnet::IpNet], ip: impl Fn() -> Option<IpAddr>) -> bool {
+    if nets.is_empty() && not_nets.is_empty() {
+        return true;
+    }
+    let ip = ip();
     let inside = |list: &[ipnet::IpNet]| ip.is_some_and(|ip| list.iter().any(|n| n.contains(&ip)));
     (nets.is_empty() || inside(nets)) && !inside(not_nets)
 }

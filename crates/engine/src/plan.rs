@@ -7,7 +7,7 @@ use std::sync::Arc;
 use alp_model::{DefaultAction, Direction, Policy, PolicyId, PortRange, Profile, Rule, Scope, SetRef};
 use rustc_hash::FxHashMap;
 
-use crate::snapshot::Snapshot;
+use crate::{decide::Origin, snapshot::Snapshot};
 
 /// A destination-port list with at most this many ports is indexed port by port.
 const EXACT_PORT_SPAN: i64 = 64;
@@ -34,6 +34,7 @@ pub(crate) struct PolicySlot {
     pub id: PolicyId,
     /// `None`: named by the tier but missing from the store (INTERNAL when reached).
     pub policy: Option<Arc<Policy>>,
+    pub origin: Origin,
 }
 
 /// Why an entry is always a candidate and what reaching it means.
@@ -59,6 +60,7 @@ pub(crate) struct Entry {
 pub(crate) struct ProfileSlot {
     pub name: String,
     pub profile: Option<Arc<Profile>>,
+    pub origin: Origin,
 }
 
 /// What a scanned entry needs of a request's ports to be a candidate.
@@ -83,6 +85,9 @@ pub(crate) struct PortIndex {
     by_dst: FxHashMap<u32, Vec<u32>>,
     by_src: FxHashMap<u32, Vec<u32>>,
     scan: Vec<ScanEntry>,
+    /// The first position hashed by either port: scanned entries before it are walked without
+    /// looking the request's ports up.
+    first_hashed: u32,
 }
 
 #[derive(Debug)]
@@ -155,7 +160,7 @@ impl Plan {
                         }
                     }
                 }
-                plan.policies.push(PolicySlot { id: id.clone(), policy });
+                plan.policies.push(PolicySlot { origin: Origin::policy(id, &tier.name), id: id.clone(), policy });
             }
             plan.tiers.push(TierPlan {
                 name: tier.name.clone(),
@@ -168,7 +173,11 @@ impl Plan {
         plan.profiles = ep
             .profile_ids
             .iter()
-            .map(|name| ProfileSlot { name: name.clone(), profile: snap.profiles.get(name).cloned() })
+            .map(|name| ProfileSlot {
+                name: name.clone(),
+                profile: snap.profiles.get(name).cloned(),
+                origin: Origin::profile(name),
+            })
             .collect();
         plan.index = PortIndex::build(&plan);
         plan
@@ -182,11 +191,13 @@ impl Plan {
     /// Candidate entry positions for a request's ports, in walk order.
     pub fn candidates(&self, dst_port: u32, src_port: u32) -> Candidates<'_> {
         Candidates {
-            by_dst: candidates_for(&self.index.by_dst, dst_port),
-            by_src: candidates_for(&self.index.by_src, src_port),
+            unresolved: Some(&self.index),
+            by_dst: &[],
+            by_src: &[],
             scan: &self.index.scan,
             dst_port,
             src_port,
+            floor: 0,
             all: None,
         }
     }
@@ -194,11 +205,13 @@ impl Plan {
     /// Every entry, in walk order: what the index must be equivalent to.
     pub fn all_entries(&self) -> Candidates<'_> {
         Candidates {
+            unresolved: None,
             by_dst: &[],
             by_src: &[],
             scan: &[],
             dst_port: 0,
             src_port: 0,
+            floor: 0,
             all: Some(0..to_u32(self.entries.len())),
         }
     }
@@ -224,7 +237,7 @@ fn push_unique(map: &mut FxHashMap<u32, Vec<u32>>, port: u32, pos: u32) {
 
 impl PortIndex {
     fn build(plan: &Plan) -> PortIndex {
-        let mut index = PortIndex::default();
+        let mut index = PortIndex { first_hashed: u32::MAX, ..PortIndex::default() };
         for (pos, e) in plan.entries.iter().enumerate() {
             let pos = to_u32(pos);
             let rule = match (e.kind, plan.rule(e)) {
@@ -239,9 +252,11 @@ impl PortIndex {
             let src = Some(rule.src.ports.as_slice()).filter(|p| !p.is_empty() && rule.src.named_port_sets.is_empty());
             match (dst, src) {
                 (Some(ports), _) if let Some(each) = few_ports(ports) => {
+                    index.first_hashed = index.first_hashed.min(pos);
                     each.for_each(|p| push_unique(&mut index.by_dst, p, pos));
                 }
                 (_, Some(ports)) if let Some(each) = few_ports(ports) => {
+                    index.first_hashed = index.first_hashed.min(pos);
                     each.for_each(|p| push_unique(&mut index.by_src, p, pos));
                 }
                 (Some(ports), _) => index.scan.push(ScanEntry { pos, ports: PortFilter::Dst(ports.into()) }),
@@ -257,11 +272,16 @@ impl PortIndex {
 /// order.
 #[derive(Clone, Debug)]
 pub(crate) struct Candidates<'p> {
+    /// The index, until the hashed lists are looked up (on the first candidate that could be
+    /// one of theirs).
+    unresolved: Option<&'p PortIndex>,
     by_dst: &'p [u32],
     by_src: &'p [u32],
     scan: &'p [ScanEntry],
     dst_port: u32,
     src_port: u32,
+    /// No candidate before this position (applied to the hashed lists when they are looked up).
+    floor: u32,
     /// Unindexed walk (for equivalence tests).
     all: Option<std::ops::Range<u32>>,
 }
@@ -280,6 +300,7 @@ impl Candidates<'_> {
             all.start = all.start.max(pos);
             return;
         }
+        self.floor = self.floor.max(pos);
         self.by_dst = skip_before(self.by_dst, pos);
         self.by_src = skip_before(self.by_src, pos);
         if self.scan.first().is_some_and(|s| s.pos < pos) {
@@ -306,6 +327,20 @@ impl Iterator for Candidates<'_> {
                 break;
             }
             self.scan = rest;
+        }
+        if let Some(index) = self.unresolved {
+            match self.scan.split_first() {
+                Some((s, rest)) if s.pos < index.first_hashed => {
+                    self.scan = rest;
+                    self.floor = s.pos + 1;
+                    return Some(s.pos);
+                }
+                _ => {
+                    self.unresolved = None;
+                    self.by_dst = skip_before(candidates_for(&index.by_dst, self.dst_port), self.floor);
+                    self.by_src = skip_before(candidates_for(&index.by_src, self.src_port), self.floor);
+                }
+            }
         }
         let heads = [self.by_dst.first().copied(), self.by_src.first().copied(), self.scan.first().map(|s| s.pos)];
         let next = heads.into_iter().flatten().min()?;

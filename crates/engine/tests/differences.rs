@@ -133,7 +133,7 @@ fn d4_a_connection_passes_if_some_request_on_it_could() {
     let req = OwnedRequest::from_vector(&network);
     let d = decide(&snap, &req.request());
     assert_eq!(d.code, Code::Ok);
-    let trace: Vec<_> = d.trace.iter().map(|h| (h.name, h.index, h.action.as_str())).collect();
+    let trace: Vec<_> = d.trace.iter().map(|h| (h.name(), h.index, h.action.as_str())).collect();
     assert_eq!(trace, [("p1", 0, "pass"), ("p2", 0, "allow")], "the trace follows the allowing branch");
 }
 

@@ -66,7 +66,7 @@ fn decisions() {
                 .trace
                 .iter()
                 .map(|h| {
-                    json!({"kind": h.kind, "tier": h.tier, "name": h.name, "namespace": h.namespace,
+                    json!({"kind": h.kind(), "tier": h.tier(), "name": h.name(), "namespace": h.namespace(),
                            "index": h.index, "action": h.action.as_str(), "direction": d.direction.as_str()})
                 })
                 .collect();
@@ -130,7 +130,7 @@ fn policy_evaluation() {
         let snap = snapshot(&store);
         let req = OwnedRequest::from_vector(&c["request"]);
         let d = alp_engine::decide(&snap, &req.request());
-        let first = d.trace.first().map(|h| (h.action.as_str(), h.index, h.tier));
+        let first = d.trace.first().map(|h| (h.action.as_str(), h.index, h.tier()));
         let (action, index) = (c["expect"]["action"].as_str().unwrap(), c["expect"]["index"].as_i64().unwrap());
         let ok = match action {
             // No rule matched: the tier ends (pass), then "no profiles" denies.

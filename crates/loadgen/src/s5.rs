@@ -12,7 +12,7 @@ use std::{
 };
 
 use alp_engine::{Code, Live, decide};
-use alp_model::{Http, Peer, Request};
+use alp_model::{Address, Http, Peer, Request};
 use anyhow::{Context, bail};
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
@@ -92,12 +92,12 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
 async fn until_verdict(live: &Live, want: Code, since: Instant) -> anyhow::Result<f64> {
     let req = Request {
         source: Peer {
-            ip: Some([10, 0, 0, 20].into()),
+            address: Address::Ip([10, 0, 0, 20].into()),
             port: 40000,
             principal: "spiffe://cluster.local/ns/ns-0/sa/sa-0",
             labels: None,
         },
-        destination: Peer { ip: Some([10, 0, 0, 0].into()), port: 8080, principal: "", labels: None },
+        destination: Peer { address: Address::Ip([10, 0, 0, 0].into()), port: 8080, principal: "", labels: None },
         protocol: 6,
         http: Some(Http { method: "GET", path: "/" }),
     };

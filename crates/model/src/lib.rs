@@ -13,7 +13,7 @@ mod spiffe;
 pub use action::{Action, DefaultAction, InvalidAction};
 pub use endpoint::{Endpoint, Tier};
 pub use id::{PolicyId, PolicyKind};
-pub use request::{Http, Peer, Request};
+pub use request::{Address, Http, Peer, Request};
 pub use rule::{
     HttpMatch, NamespaceMatch, Policy, PortRange, Profile, ProtocolMatch, Rule, RuleAction, RuleDefect,
     ServiceAccountMatch, SetRef, Side,

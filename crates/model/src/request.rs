@@ -1,10 +1,37 @@
 use std::{collections::HashMap, net::IpAddr};
 
+/// A peer's address: parsed by the caller, or Envoy's text, parsed only if a rule looks at it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Address<'a> {
+    /// No socket address.
+    #[default]
+    None,
+    Ip(IpAddr),
+    Text(&'a str),
+}
+
+impl Address<'_> {
+    /// The address as Go's `net.ParseIP` reads it (an IPv4-mapped IPv6 address becomes IPv4);
+    /// `None` when absent or when the text does not parse.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Address::None => None,
+            Address::Ip(ip) => Some(ip.to_canonical()),
+            Address::Text(s) => s.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()),
+        }
+    }
+}
+
+impl From<Option<IpAddr>> for Address<'_> {
+    fn from(ip: Option<IpAddr>) -> Self {
+        ip.map_or(Address::None, Address::Ip)
+    }
+}
+
 /// One side of a check, borrowed from the Envoy `CheckRequest` (nothing is copied).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Peer<'a> {
-    /// `None` when the request has no socket address or the address does not parse.
-    pub ip: Option<IpAddr>,
+    pub address: Address<'a>,
     /// 0 when absent.
     pub port: u32,
     /// The peer's principal (`spiffe://…` under mTLS, `""` in plain text).

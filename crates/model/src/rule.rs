@@ -109,9 +109,22 @@ pub struct Side {
     pub not_ports: Vec<PortRange>,
     pub nets: Vec<IpNet>,
     pub not_nets: Vec<IpNet>,
+    /// True when the side has no clause at all, so it matches every peer (set when compiled;
+    /// `false` is always safe).
+    pub unconstrained: bool,
 }
 
 impl Side {
+    fn has_no_clause(&self) -> bool {
+        self.service_accounts.is_none()
+            && matches!(self.namespace, NamespaceMatch::Any)
+            && self.set_refs().next().is_none()
+            && self.ports.is_empty()
+            && self.not_ports.is_empty()
+            && self.nets.is_empty()
+            && self.not_nets.is_empty()
+    }
+
     fn set_refs(&self) -> impl Iterator<Item = SetRef> + '_ {
         self.ip_sets
             .iter()
@@ -216,7 +229,7 @@ impl<F: FnMut(&str) -> SetRef> Compiler<'_, F> {
             NamespaceMatch::Any
         };
         let ranges = |r: &[felix::PortRange]| r.iter().map(|p| PortRange { first: p.first, last: p.last }).collect();
-        Side {
+        let mut side = Side {
             service_accounts,
             namespace,
             ip_sets: self.sets(f.ip_sets),
@@ -228,7 +241,10 @@ impl<F: FnMut(&str) -> SetRef> Compiler<'_, F> {
             not_ports: ranges(f.not_ports),
             nets: self.nets(&format!("{l}_net"), f.nets),
             not_nets: self.nets(&format!("not_{l}_net"), f.not_nets),
-        }
+            unconstrained: false,
+        };
+        side.unconstrained = side.has_no_clause();
+        side
     }
 }
 
@@ -337,6 +353,59 @@ impl Profile {
         Profile {
             inbound: p.inbound_rules.iter().map(|r| Rule::compile(r, "", intern)).collect(),
             outbound: p.outbound_rules.iter().map(|r| Rule::compile(r, "", intern)).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alp_proto::felix;
+
+    use super::*;
+
+    fn compile(r: felix::Rule, namespace: &str) -> Rule {
+        let mut next = 0u32;
+        Rule::compile(&r, namespace, &mut |_| {
+            next += 1;
+            SetRef(next)
+        })
+    }
+
+    #[test]
+    fn only_a_side_without_clauses_is_unconstrained() {
+        let bare = compile(felix::Rule { action: "allow".into(), ..Default::default() }, "");
+        assert!(bare.src.unconstrained && bare.dst.unconstrained);
+
+        let cases: [(&str, felix::Rule); 6] = [
+            (
+                "src ports",
+                felix::Rule { src_ports: vec![felix::PortRange { first: 1, last: 2 }], ..Default::default() },
+            ),
+            ("src net", felix::Rule { src_net: vec!["10.0.0.0/8".into()], ..Default::default() }),
+            ("src ip set", felix::Rule { src_ip_set_ids: vec!["s:a".into()], ..Default::default() }),
+            (
+                "src namespace selector",
+                felix::Rule { original_src_namespace_selector: "all()".into(), ..Default::default() },
+            ),
+            (
+                "src service accounts",
+                felix::Rule {
+                    src_service_account_match: Some(felix::ServiceAccountMatch {
+                        names: vec!["sa".into()],
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            ),
+            (
+                "src selector in a namespaced policy",
+                felix::Rule { original_src_selector: "a == 'b'".into(), ..Default::default() },
+            ),
+        ];
+        for (what, r) in cases {
+            let rule = compile(r, "ns");
+            assert!(!rule.src.unconstrained, "{what}");
+            assert!(rule.dst.unconstrained, "{what}: the destination has no clause");
         }
     }
 }

@@ -229,11 +229,11 @@ fn s1_engine_answers() {
             S1Variant::FullWalk => {
                 assert_eq!(d.code, Code::PermissionDenied);
                 assert_eq!(d.trace.len(), 1);
-                assert_eq!((d.trace[0].tier, d.trace[0].name, d.trace[0].index), ("perimeter", "policy-293", -1));
+                assert_eq!((d.trace[0].tier(), d.trace[0].name(), d.trace[0].index), ("perimeter", "policy-293", -1));
             }
             S1Variant::MatchEarly => {
                 assert_eq!(d.code, Code::Ok);
-                assert_eq!((d.trace[0].name, d.trace[0].index), (S1_MATCH_EARLY_POLICY, 0));
+                assert_eq!((d.trace[0].name(), d.trace[0].index), (S1_MATCH_EARLY_POLICY, 0));
             }
             S1Variant::MissingSets => {
                 assert_eq!(d.code, Code::Internal, "{}", d.message);
@@ -348,7 +348,7 @@ fn s2_engine_answers() {
     }
     let check = |label: &str| {
         let d = decide(&snap, &alp_envoy::to_request(s.request(label).unwrap()));
-        d.trace.iter().map(|h| format!("{}/{}/{}", h.tier, h.name, h.index)).collect::<Vec<_>>()
+        d.trace.iter().map(|h| format!("{}/{}/{}", h.tier(), h.name(), h.index)).collect::<Vec<_>>()
     };
     assert_eq!(check("allowed"), ["security/sec-prod-fastpath/0", "default/allow-same-ns-read/0"]);
     assert_eq!(check("denied"), ["security/sec-admin-port/-1", "default/allow-health/-1"]);

@@ -108,10 +108,10 @@ impl<'a, 's: 'a> From<&'a Decision<'s>> for DecisionJson<'a> {
                 .trace
                 .iter()
                 .map(|h| HitJson {
-                    kind: h.kind,
-                    tier: h.tier,
-                    namespace: h.namespace,
-                    name: h.name,
+                    kind: h.kind(),
+                    tier: h.tier(),
+                    namespace: h.namespace(),
+                    name: h.name(),
                     index: h.index,
                     action: h.action.as_str(),
                 })

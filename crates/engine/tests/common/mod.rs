@@ -115,7 +115,7 @@ impl OwnedRequest {
 
     pub fn request(&self) -> Request<'_> {
         let peer = |i: usize| Peer {
-            ip: self.ips[i],
+            address: self.ips[i].into(),
             port: self.ports[i],
             principal: &self.principals[i],
             labels: self.labels[i].as_ref(),
