@@ -13,7 +13,7 @@ use std::{
 };
 
 use alp_datastore::Event;
-use alp_resources::{Resource, ResourceError, ResourceKey, parse_documents};
+use alp_resources::{DocumentCache, Resource, ResourceError, ResourceKey, parse_documents_cached};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -35,6 +35,8 @@ struct Stamp {
 struct FileState {
     stamp: Stamp,
     resources: BTreeMap<ResourceKey, Arc<Resource>>,
+    /// The file's documents as last parsed: an edit re-parses only the documents it changed.
+    documents: DocumentCache,
 }
 
 /// What a scan found.
@@ -135,9 +137,11 @@ impl FileDatastore {
                     continue;
                 }
             };
+            let mut previous = self.files.remove(&path);
+            let mut documents = previous.as_mut().map(|p| std::mem::take(&mut p.documents)).unwrap_or_default();
             let mut good = BTreeMap::new();
             let mut bad = 0;
-            for doc in parse_documents(&text, &path.to_string_lossy()) {
+            for doc in parse_documents_cached(&text, &path.to_string_lossy(), &mut documents) {
                 match doc {
                     Ok(r) => {
                         good.insert(r.key(), Arc::new(r));
@@ -151,7 +155,6 @@ impl FileDatastore {
                     }
                 }
             }
-            let previous = self.files.remove(&path);
             if bad > 0
                 && let Some(prev) = &previous
             {
@@ -164,7 +167,7 @@ impl FileDatastore {
                 touched.extend(prev.resources.into_keys());
             }
             touched.extend(good.keys().cloned());
-            self.files.insert(path, FileState { stamp: now, resources: good });
+            self.files.insert(path, FileState { stamp: now, resources: good, documents });
         }
         let (deletes, applies): (Vec<Event>, Vec<Event>) =
             touched.iter().filter_map(|k| self.settle(k)).partition(|e| matches!(e, Event::Delete(_)));

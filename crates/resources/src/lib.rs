@@ -54,7 +54,7 @@ pub use calico::{
 pub use error::{FieldError, Reason, ResourceError};
 pub use k8s::{KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, LabelSelector, Namespace, Pod, ServiceAccount};
 pub use meta::ObjectMeta;
-pub use parse::{parse_documents, parse_value};
+pub use parse::{DocumentCache, parse_documents, parse_documents_cached, parse_value};
 pub use resource::{
     CALICO_API_VERSION, CALICO_CRD_API_VERSION, DEFAULT_NAMESPACE, K8S_CORE_API_VERSION, K8S_NETWORKING_API_VERSION,
     Kind, Resource, ResourceKey,

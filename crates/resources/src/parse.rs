@@ -6,6 +6,8 @@
 //! decode errors carry the path of the field. YAML documents are split on their `---` / `...`
 //! markers before parsing, so a syntax error stays inside its document.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -31,18 +33,39 @@ use crate::{
 /// file, the 1-based document number, the item, the line the document starts on, the kind and
 /// name when known, the field path and the reason. Never panics.
 pub fn parse_documents(text: &str, file: &str) -> Vec<Result<Resource, ResourceError>> {
+    parse_documents_cached(text, file, &mut DocumentCache::default())
+}
+
+/// The resources of the YAML documents of one file that decoded without error, by their exact
+/// text: [`parse_documents_cached`] re-reads a file in which one document changed by parsing
+/// only that document. It holds the documents of the last parse only.
+#[derive(Debug, Default)]
+pub struct DocumentCache {
+    documents: HashMap<Box<str>, Vec<Resource>>,
+}
+
+/// [`parse_documents`], reusing the resources of documents whose text `cache` has seen (a
+/// document that decoded cleanly gives the same resources wherever it stands in the file); the
+/// cache then holds this text's documents.
+pub fn parse_documents_cached(
+    text: &str,
+    file: &str,
+    cache: &mut DocumentCache,
+) -> Vec<Result<Resource, ResourceError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     if is_json_file(file) {
+        cache.documents.clear();
         parse_json(text, file, &mut out);
         return out;
     }
     let head = text.trim_start();
     if (head.starts_with('{') || head.starts_with('[')) && json_is_valid(text) {
+        cache.documents.clear();
         parse_json(text, file, &mut out);
         return out;
     }
-    parse_yaml(text, file, &mut out);
+    parse_yaml(text, file, cache, &mut out);
     out
 }
 
@@ -189,19 +212,40 @@ fn yaml_message(e: &serde_saphyr::Error, first_line: usize) -> String {
     format!("{message} at line {line}, column {}", loc.column())
 }
 
-fn parse_yaml(text: &str, file: &str, out: &mut Vec<Result<Resource, ResourceError>>) {
+fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache, out: &mut Vec<Result<Resource, ResourceError>>) {
+    let mut seen = HashMap::new();
     for (i, chunk) in split_yaml(text).into_iter().enumerate() {
-        let ctx = Ctx { file, document: i + 1, line: Some(chunk.line) };
-        let options = serde_saphyr::options! {
-            // YAML 1.2 booleans only: `y`, `n`, `yes`, `no`, `on`, `off` stay strings, so
-            // `name: n` or a label value `no` reads as written.
-            strict_booleans: true,
-        };
-        match serde_saphyr::from_str_with_options::<Option<Value>>(chunk.text, options) {
-            Ok(Some(value)) => document(value, &ctx, out),
-            Ok(None) => {}
-            Err(e) => out.push(Err(ctx.error(None, Reason::Yaml(yaml_message(&e, chunk.line))))),
+        if let Some(resources) = cache.documents.remove(chunk.text).or_else(|| seen.get(chunk.text).cloned()) {
+            out.extend(resources.iter().cloned().map(Ok));
+            seen.insert(chunk.text.into(), resources);
+            continue;
         }
+        let first = out.len();
+        parse_yaml_document(chunk.text, &Ctx { file, document: i + 1, line: Some(chunk.line) }, out);
+        let mut resources = Vec::new();
+        for r in out.get(first..).unwrap_or_default() {
+            match r {
+                Ok(r) => resources.push(r.clone()),
+                Err(_) => break,
+            }
+        }
+        if resources.len() == out.len() - first {
+            seen.insert(chunk.text.into(), resources);
+        }
+    }
+    cache.documents = seen;
+}
+
+fn parse_yaml_document(text: &str, ctx: &Ctx<'_>, out: &mut Vec<Result<Resource, ResourceError>>) {
+    let options = serde_saphyr::options! {
+        // YAML 1.2 booleans only: `y`, `n`, `yes`, `no`, `on`, `off` stay strings, so
+        // `name: n` or a label value `no` reads as written.
+        strict_booleans: true,
+    };
+    match serde_saphyr::from_str_with_options::<Option<Value>>(text, options) {
+        Ok(Some(value)) => document(value, ctx, out),
+        Ok(None) => {}
+        Err(e) => out.push(Err(ctx.error(None, Reason::Yaml(yaml_message(&e, ctx.line.unwrap_or(1)))))),
     }
 }
 

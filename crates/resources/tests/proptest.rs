@@ -1,5 +1,5 @@
 //! Properties: parsing never panics, whatever the text; generated valid policies survive
-//! serialise → parse unchanged, in JSON and in YAML.
+//! serialise → parse unchanged, in JSON and in YAML; the document cache changes no result.
 
 use alp_resources::{
     Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, HttpMatch, HttpPath, IcmpFields, NetworkPolicy,
@@ -302,5 +302,39 @@ proptest! {
         let mut again = back.clone();
         again.apply_defaults();
         prop_assert_eq!(again, back);
+    }
+}
+
+/// Documents for the cache property: valid ones, one that does not decode, one that does not
+/// parse, one of an unsupported kind, a list, and an empty one.
+const CACHE_DOCS: [&str; 8] = [
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {x: '1'}}\n",
+    "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, labels: {x: '2'}}\n",
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: a}\nspec: {nodeName: n}\nstatus: {podIP: 10.0.0.1}\n",
+    "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: np, namespace: a}\nspec: {selector: 'a ==='}\n",
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: [}\n",
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    "apiVersion: v1\nkind: List\nitems:\n- {kind: ServiceAccount, metadata: {name: s, namespace: a}}\n",
+    "# nothing\n",
+];
+
+fn file_of(docs: &[usize]) -> String {
+    docs.iter().filter_map(|i| CACHE_DOCS.get(*i)).map(|d| format!("---\n{d}")).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Re-reading a file through the document cache gives exactly what a fresh parse gives
+    /// (resources, errors with their document numbers and lines), edit after edit.
+    #[test]
+    fn cached_parse_equals_fresh_parse(edits in vec(vec(0..CACHE_DOCS.len(), 0..8), 1..6)) {
+        let mut cache = alp_resources::DocumentCache::default();
+        for docs in edits {
+            let text = file_of(&docs);
+            let cached = alp_resources::parse_documents_cached(&text, "f.yaml", &mut cache);
+            let fresh = parse_documents(&text, "f.yaml");
+            prop_assert_eq!(format!("{cached:?}"), format!("{fresh:?}"));
+        }
     }
 }
