@@ -1,6 +1,9 @@
 //! The calculator: datastore resources in, Felix's calc-graph output out (calico-alp.md §2.4).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    borrow::Borrow,
+    collections::{BTreeMap, BTreeSet},
+};
 
 use alp_proto::felix::{
     ActivePolicyRemove, ActivePolicyUpdate, ActiveProfileRemove, ActiveProfileUpdate, InSync, IpSetDeltaUpdate,
@@ -274,8 +277,9 @@ impl Calculator {
     }
 
     /// Adds or replaces a resource; returns what that changes downstream.
-    pub fn apply(&mut self, resource: Resource) -> Vec<ToDataplane> {
-        if let Some((key, def)) = policy_from_resource(&resource) {
+    pub fn apply(&mut self, resource: impl Borrow<Resource>) -> Vec<ToDataplane> {
+        let resource = resource.borrow();
+        if let Some((key, def)) = policy_from_resource(resource) {
             self.set_policy(key, def);
             return self.flush();
         }
@@ -283,45 +287,45 @@ impl Calculator {
         let node = node.as_deref();
         match resource {
             Resource::Tier(t) => {
-                self.tiers.insert(t.metadata.name, t.spec);
+                self.tiers.insert(t.metadata.name.clone(), t.spec.clone());
                 self.touch_all_endpoints();
             }
             Resource::Profile(p) => {
-                let name = p.metadata.name;
-                self.explicit_profiles.insert(name.clone(), p.spec);
+                let name = p.metadata.name.clone();
+                self.explicit_profiles.insert(name.clone(), p.spec.clone());
                 self.refresh_profile(&name);
             }
             Resource::Namespace(n) => {
-                let name = n.metadata.name;
-                self.namespaces.insert(name.clone(), n.metadata.labels);
+                let name = n.metadata.name.clone();
+                self.namespaces.insert(name.clone(), n.metadata.labels.clone());
                 self.refresh_profile(&format!("{NAMESPACE_PROFILE_PREFIX}{name}"));
             }
             Resource::ServiceAccount(sa) => {
-                let ns = sa.metadata.namespace.unwrap_or_default();
-                let name = sa.metadata.name;
+                let ns = sa.metadata.namespace.clone().unwrap_or_default();
+                let name = sa.metadata.name.clone();
                 let profile = format!("{SERVICE_ACCOUNT_PROFILE_PREFIX}{ns}.{name}");
-                self.service_accounts.insert((ns, name), sa.metadata.labels);
+                self.service_accounts.insert((ns, name), sa.metadata.labels.clone());
                 self.refresh_profile(&profile);
             }
             Resource::Pod(p) => {
                 let key = ItemKey::Pod(p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone());
-                self.put_item(key, pod_item(&p, node));
+                self.put_item(key, pod_item(p, node));
             }
             Resource::WorkloadEndpoint(w) => {
                 let key = ItemKey::WorkloadEndpoint(
                     w.metadata.namespace.clone().unwrap_or_default(),
                     w.metadata.name.clone(),
                 );
-                self.put_item(key, wep_item(&w, node));
+                self.put_item(key, wep_item(w, node));
             }
             Resource::NetworkSet(s) => {
                 let key =
                     ItemKey::NetworkSet(s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone());
-                self.put_item(key, Some(network_set_item(&s)));
+                self.put_item(key, Some(network_set_item(s)));
             }
             Resource::GlobalNetworkSet(s) => {
                 let key = ItemKey::GlobalNetworkSet(s.metadata.name.clone());
-                self.put_item(key, Some(global_network_set_item(&s)));
+                self.put_item(key, Some(global_network_set_item(s)));
             }
             // Policy kinds were handled above.
             Resource::GlobalNetworkPolicy(_)

@@ -6,7 +6,7 @@
 //! anything) and the error names file, document, resource and field; other files are untouched.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, SystemTime},
@@ -16,7 +16,7 @@ use alp_datastore::Event;
 use alp_resources::{DocumentCache, Resource, ResourceError, ResourceKey, parse_documents_cached};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Fallback poll interval, for filesystems without notifications.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -55,6 +55,8 @@ pub struct Scan {
 pub struct FileDatastore {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
+    /// The files that hold each key (the last one wins).
+    holders: HashMap<ResourceKey, BTreeSet<Arc<Path>>>,
     view: BTreeMap<ResourceKey, Arc<Resource>>,
 }
 
@@ -83,7 +85,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 impl FileDatastore {
     /// A datastore over `dir`; nothing is read until [`FileDatastore::rescan`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileDatastore { dir: dir.into(), files: BTreeMap::new(), view: BTreeMap::new() }
+        FileDatastore { dir: dir.into(), files: BTreeMap::new(), holders: HashMap::new(), view: BTreeMap::new() }
     }
 
     /// The merged view: every resource of every file (a later file wins on a duplicate key).
@@ -93,18 +95,36 @@ impl FileDatastore {
 
     /// Brings the view's entry for `key` up to date with the files; the event, if it changed.
     fn settle(&mut self, key: &ResourceKey) -> Option<Event> {
-        let winner = self.files.values().rev().find_map(|f| f.resources.get(key)).cloned();
+        let winner = self
+            .holders
+            .get(key)
+            .and_then(|paths| paths.last())
+            .and_then(|path| self.files.get(&**path))
+            .and_then(|f| f.resources.get(key))
+            .cloned();
         match (winner, self.view.get(key)) {
             (Some(w), Some(cur)) if Arc::ptr_eq(&w, cur) || *w == **cur => None,
             (Some(w), _) => {
                 self.view.insert(key.clone(), w.clone());
-                Some(Event::Apply(Box::new((*w).clone())))
+                Some(Event::Apply(w))
             }
             (None, Some(_)) => {
                 self.view.remove(key);
                 Some(Event::Delete(key.clone()))
             }
             (None, None) => None,
+        }
+    }
+
+    /// Forgets that `path` holds `keys`.
+    fn release<'k>(&mut self, path: &Path, keys: impl Iterator<Item = &'k ResourceKey>) {
+        for k in keys {
+            if let Some(paths) = self.holders.get_mut(k) {
+                paths.remove(path);
+                if paths.is_empty() {
+                    self.holders.remove(k);
+                }
+            }
         }
     }
 
@@ -122,6 +142,7 @@ impl FileDatastore {
         let gone: Vec<PathBuf> = self.files.keys().filter(|p| !listed.contains(p)).cloned().collect();
         for p in gone {
             if let Some(f) = self.files.remove(&p) {
+                self.release(&p, f.resources.keys());
                 touched.extend(f.resources.into_keys());
             }
         }
@@ -144,7 +165,7 @@ impl FileDatastore {
             for doc in parse_documents_cached(&text, &path.to_string_lossy(), &mut documents) {
                 match doc {
                     Ok(r) => {
-                        good.insert(r.key(), Arc::new(r));
+                        good.insert(r.key(), r);
                     }
                     Err(e) if e.is_unsupported_kind() => {
                         scan.errors.push(e);
@@ -164,7 +185,12 @@ impl FileDatastore {
                 }
             }
             if let Some(prev) = previous {
+                self.release(&path, prev.resources.keys());
                 touched.extend(prev.resources.into_keys());
+            }
+            let holder: Arc<Path> = Arc::from(path.as_path());
+            for k in good.keys() {
+                self.holders.entry(k.clone()).or_default().insert(holder.clone());
             }
             touched.extend(good.keys().cloned());
             self.files.insert(path, FileState { stamp: now, resources: good, documents });
@@ -235,8 +261,12 @@ pub async fn watch(dir: PathBuf, interval: Duration, tx: mpsc::Sender<Event>, sh
                 while tokio::time::timeout(DEBOUNCE, wake_rx.recv()).await.is_ok_and(|w| w.is_some()) {}
             }
         }
+        let started = std::time::Instant::now();
         let scan = ds.rescan();
         report(&scan);
+        if !scan.events.is_empty() {
+            debug!(events = scan.events.len(), elapsed_us = started.elapsed().as_micros(), "datastore changed");
+        }
         for e in scan.events {
             if tx.send(e).await.is_err() {
                 return;

@@ -6,15 +6,15 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 pub use alp_resources::{Resource, ResourceError, ResourceKey};
 
 /// One change in the datastore.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// A resource was added or replaced.
-    Apply(Box<Resource>),
+    /// A resource was added or replaced (shared with the backend's view, not copied).
+    Apply(Arc<Resource>),
     /// A resource went away.
     Delete(ResourceKey),
     /// The initial listing is complete: what came before is the whole datastore.
@@ -24,7 +24,7 @@ pub enum Event {
 /// The difference between two complete views of a datastore, as events (deletes first).
 pub fn diff(old: &BTreeMap<ResourceKey, Resource>, new: &BTreeMap<ResourceKey, Resource>) -> Vec<Event> {
     let deletes = old.keys().filter(|k| !new.contains_key(*k)).map(|k| Event::Delete(k.clone()));
-    let applies = new.iter().filter(|(k, r)| old.get(*k) != Some(*r)).map(|(_, r)| Event::Apply(Box::new(r.clone())));
+    let applies = new.iter().filter(|(k, r)| old.get(*k) != Some(*r)).map(|(_, r)| Event::Apply(Arc::new(r.clone())));
     deletes.chain(applies).collect()
 }
 

@@ -31,6 +31,12 @@ struct Args {
     /// Propagation samples of each kind.
     #[arg(long, default_value_t = 20)]
     samples: usize,
+    /// Keep the agent's log here (set ALP_LOG for its level).
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Only write the datastore files into this directory, then exit (for profiling the agent).
+    #[arg(long)]
+    write_only: Option<PathBuf>,
 }
 
 const NODES: usize = 100;
@@ -89,7 +95,13 @@ fn percentile(v: &mut [f64], q: f64) -> f64 {
 }
 
 /// Waits until the verdict of ns-0's local pod for p-20's GET is `want`; returns the elapsed ms.
-async fn until_verdict(live: &Live, want: Code, since: Instant) -> anyhow::Result<f64> {
+/// Polls every 100 µs on a thread of its own (tokio's timer would round the interval up to 1 ms).
+async fn until_verdict(live: &Arc<Live>, want: Code, since: Instant) -> anyhow::Result<f64> {
+    let live = live.clone();
+    tokio::task::spawn_blocking(move || poll_verdict(&live, want, since)).await?
+}
+
+fn poll_verdict(live: &Live, want: Code, since: Instant) -> anyhow::Result<f64> {
     let req = Request {
         source: Peer {
             address: Address::Ip([10, 0, 0, 20].into()),
@@ -110,7 +122,7 @@ async fn until_verdict(live: &Live, want: Code, since: Instant) -> anyhow::Resul
         if since.elapsed() > Duration::from_secs(10) {
             bail!("verdict never became {want:?}");
         }
-        tokio::time::sleep(Duration::from_micros(200)).await;
+        std::thread::sleep(Duration::from_micros(100));
     }
 }
 
@@ -128,6 +140,16 @@ fn main() -> anyhow::Result<()> {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("alp"),
     };
+    if let Some(dir) = &args.write_only {
+        std::fs::create_dir_all(dir)?;
+        for i in 0..args.namespaces {
+            std::fs::write(
+                dir.join(format!("ns-{i}.yaml")),
+                namespace_file(i, args.pods_per_namespace, "r-0", "[GET]"),
+            )?;
+        }
+        return Ok(());
+    }
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     std::fs::create_dir(&data)?;
@@ -142,7 +164,7 @@ fn main() -> anyhow::Result<()> {
             .arg("--policy-sync-prefix")
             .arg(&prefix)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(tmp.path().join("agent.log"))?)
+            .stderr(std::fs::File::create(args.log.clone().unwrap_or_else(|| tmp.path().join("agent.log")))?)
             .spawn()
             .with_context(|| alp.display().to_string())?,
     );

@@ -6,7 +6,7 @@
 //! decode errors carry the path of the field. YAML documents are split on their `---` / `...`
 //! markers before parsing, so a syntax error stays inside its document.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -33,15 +33,17 @@ use crate::{
 /// file, the 1-based document number, the item, the line the document starts on, the kind and
 /// name when known, the field path and the reason. Never panics.
 pub fn parse_documents(text: &str, file: &str) -> Vec<Result<Resource, ResourceError>> {
-    parse_documents_cached(text, file, &mut DocumentCache::default())
+    let parsed = parse_documents_cached(text, file, &mut DocumentCache::default());
+    parsed.into_iter().map(|r| r.map(Arc::unwrap_or_clone)).collect()
 }
 
 /// The resources of the YAML documents of one file that decoded without error, by their exact
 /// text: [`parse_documents_cached`] re-reads a file in which one document changed by parsing
-/// only that document. It holds the documents of the last parse only.
+/// only that document. It holds the documents of the last parse only, sharing their resources
+/// with the caller.
 #[derive(Debug, Default)]
 pub struct DocumentCache {
-    documents: HashMap<Box<str>, Vec<Resource>>,
+    documents: HashMap<Box<str>, Vec<Arc<Resource>>>,
 }
 
 /// [`parse_documents`], reusing the resources of documents whose text `cache` has seen (a
@@ -51,22 +53,16 @@ pub fn parse_documents_cached(
     text: &str,
     file: &str,
     cache: &mut DocumentCache,
-) -> Vec<Result<Resource, ResourceError>> {
+) -> Vec<Result<Arc<Resource>, ResourceError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Vec::new();
-    if is_json_file(file) {
-        cache.documents.clear();
-        parse_json(text, file, &mut out);
-        return out;
-    }
     let head = text.trim_start();
-    if (head.starts_with('{') || head.starts_with('[')) && json_is_valid(text) {
+    if is_json_file(file) || ((head.starts_with('{') || head.starts_with('[')) && json_is_valid(text)) {
         cache.documents.clear();
+        let mut out = Vec::new();
         parse_json(text, file, &mut out);
-        return out;
+        return out.into_iter().map(|r| r.map(Arc::new)).collect();
     }
-    parse_yaml(text, file, cache, &mut out);
-    out
+    parse_yaml(text, file, cache)
 }
 
 /// Decodes one already-parsed JSON value (an object from an API, an etcd value, …) exactly as
@@ -212,28 +208,27 @@ fn yaml_message(e: &serde_saphyr::Error, first_line: usize) -> String {
     format!("{message} at line {line}, column {}", loc.column())
 }
 
-fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache, out: &mut Vec<Result<Resource, ResourceError>>) {
-    let mut seen = HashMap::new();
+fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache) -> Vec<Result<Arc<Resource>, ResourceError>> {
+    let mut out = Vec::new();
+    let mut seen: HashMap<Box<str>, Vec<Arc<Resource>>> = HashMap::new();
     for (i, chunk) in split_yaml(text).into_iter().enumerate() {
         if let Some(resources) = cache.documents.remove(chunk.text).or_else(|| seen.get(chunk.text).cloned()) {
             out.extend(resources.iter().cloned().map(Ok));
             seen.insert(chunk.text.into(), resources);
             continue;
         }
-        let first = out.len();
-        parse_yaml_document(chunk.text, &Ctx { file, document: i + 1, line: Some(chunk.line) }, out);
-        let mut resources = Vec::new();
-        for r in out.get(first..).unwrap_or_default() {
-            match r {
-                Ok(r) => resources.push(r.clone()),
-                Err(_) => break,
-            }
-        }
-        if resources.len() == out.len() - first {
+        let mut parsed = Vec::new();
+        parse_yaml_document(chunk.text, &Ctx { file, document: i + 1, line: Some(chunk.line) }, &mut parsed);
+        if parsed.iter().all(Result::is_ok) {
+            let resources: Vec<Arc<Resource>> = parsed.into_iter().filter_map(Result::ok).map(Arc::new).collect();
+            out.extend(resources.iter().cloned().map(Ok));
             seen.insert(chunk.text.into(), resources);
+        } else {
+            out.extend(parsed.into_iter().map(|r| r.map(Arc::new)));
         }
     }
     cache.documents = seen;
+    out
 }
 
 fn parse_yaml_document(text: &str, ctx: &Ctx<'_>, out: &mut Vec<Result<Resource, ResourceError>>) {

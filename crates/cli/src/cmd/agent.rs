@@ -27,6 +27,9 @@ pub struct Args {
     pub serve_all: bool,
 }
 
+/// Datastore events taken at once; the local workload list is refreshed after each batch.
+const EVENT_BATCH: usize = 1024;
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
@@ -49,13 +52,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             shutdown.clone(),
         ));
         let mut calc = Calculator::new(Some(args.node.clone()));
-        while let Some(event) = tokio::select! {
-            e = events_rx.recv() => e,
-            () = shutdown.cancelled() => None,
+        let mut batch = Vec::new();
+        while tokio::select! {
+            n = events_rx.recv_many(&mut batch, EVENT_BATCH) => n > 0,
+            () = shutdown.cancelled() => false,
         } {
-            for m in calculate(&mut calc, event) {
-                if updates_tx.send(m).await.is_err() {
-                    break;
+            for event in batch.drain(..) {
+                for m in calculate(&mut calc, event) {
+                    if updates_tx.send(m).await.is_err() {
+                        break;
+                    }
                 }
             }
             let local: Vec<(String, String)> = calc.workloads().into_iter().map(|w| (w.namespace, w.name)).collect();

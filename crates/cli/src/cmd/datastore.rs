@@ -42,7 +42,7 @@ pub fn parse_workload(s: &str) -> Result<String, String> {
 /// Feeds one datastore event to the calculator.
 pub fn calculate(calc: &mut Calculator, event: Event) -> Vec<ToDataplane> {
     match event {
-        Event::Apply(r) => calc.apply(*r),
+        Event::Apply(r) => calc.apply(&*r),
         Event::Delete(k) => calc.delete(&k),
         Event::InitDone => calc.in_sync(),
     }
