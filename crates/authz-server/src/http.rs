@@ -24,7 +24,29 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 const OPENMETRICS_FORMAT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-async fn metrics(State(metrics): State<Arc<Metrics>>, headers: HeaderMap) -> impl IntoResponse {
+/// Something `/metrics` can show: the authorizer's [`Metrics`], or any Prometheus registry
+/// (the agent's).
+pub trait Scrape: Send + Sync + 'static {
+    /// The metrics in the OpenMetrics text format.
+    fn encode(&self) -> String;
+}
+
+impl Scrape for Metrics {
+    fn encode(&self) -> String {
+        Metrics::encode(self)
+    }
+}
+
+impl Scrape for prometheus_client::registry::Registry {
+    fn encode(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, self);
+        out
+    }
+}
+
+async fn metrics(State(metrics): State<Arc<dyn Scrape>>, headers: HeaderMap) -> impl IntoResponse {
     // Prometheus asks for OpenMetrics first; curl and older scrapers get the plain text type.
     let openmetrics = headers
         .get_all(header::ACCEPT)
@@ -44,7 +66,7 @@ async fn terminate(State(token): State<CancellationToken>) -> &'static str {
 /// Binds `addr` and serves; see [`serve_http_on`].
 pub async fn serve_http(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Scrape>,
     shutdown: CancellationToken,
     terminate: Option<CancellationToken>,
 ) -> Result<(), ServeError> {
@@ -57,7 +79,7 @@ pub async fn serve_http(
 /// and waits up to 10 s for open requests.
 pub async fn serve_http_on(
     listener: TcpListener,
-    metrics: Arc<Metrics>,
+    metrics: Arc<dyn Scrape>,
     shutdown: CancellationToken,
     terminate_token: Option<CancellationToken>,
 ) -> Result<(), ServeError> {

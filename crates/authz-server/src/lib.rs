@@ -28,7 +28,7 @@ mod trace;
 pub use authorizer::{Authorizer, Kind, UNAVAILABLE_MESSAGE};
 pub use client::{ConnectError, connect};
 pub use health::Health;
-pub use http::{TERMINATE_BODY, serve_http, serve_http_on};
+pub use http::{Scrape, TERMINATE_BODY, serve_http, serve_http_on};
 pub use metrics::Metrics;
 pub use serve::{Bound, Listen, ListenParseError, MAX_CONCURRENT_STREAMS, ServeError, bind, serve, serve_on};
 pub use trace::{TRACE_EXTENSION, code_name, value_to_json};

@@ -1,7 +1,7 @@
 //! The node agent and an authorizer over real sockets: `alp agent --serve-all` on a copy of
 //! `examples/demo`, `alp server` dialling the agent's socket for shop/database, verdicts asked
 //! with `alp client`. Policy, pod-label and namespace-label edits each change a verdict without
-//! a restart; a broken file leaves everything else in force.
+//! a restart; a broken file leaves everything else in force; `/metrics` reports it all.
 
 use std::{
     path::{Path, PathBuf},
@@ -58,6 +58,21 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// `GET /metrics` over plain HTTP/1.0; the body.
+fn scrape(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: agent\r\n\r\n").unwrap();
+    let mut text = String::new();
+    conn.read_to_string(&mut text).unwrap();
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
+}
+
+/// The value of the sample named exactly `series` (name and labels) in a scrape.
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 const OK: &str = "0 (OK)";
 const DENIED: &str = "7 (PERMISSION_DENIED)";
 
@@ -72,10 +87,15 @@ fn agent_feeds_authorizer_and_edits_take_effect() {
     }
     let prefix = tmp.path().join("nodeagent");
     let sock = tmp.path().join("authz.sock");
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().to_string()
+    };
     let _agent = spawn(
         &["agent", "--datastore", &format!("file:{}", data.display()), "--node", "demo-node"]
             .into_iter()
             .chain(["--policy-sync-prefix", prefix.to_str().unwrap(), "--serve-all"])
+            .chain(["--metrics-addr", &metrics_addr])
             .collect::<Vec<_>>(),
         &tmp.path().join("agent.log"),
     );
@@ -123,4 +143,16 @@ fn agent_feeds_authorizer_and_edits_take_effect() {
     // A namespace-label change: partners is no longer external.
     edit(&data, "cluster.yaml", "labels: {env: external}", "labels: {env: internal}");
     eventually("the namespace-label change denies the auditor", tmp.path(), || auditor() == DENIED);
+
+    let metrics = scrape(&metrics_addr);
+    assert_eq!(sample(&metrics, "alp_agent_datastore_in_sync"), Some(1.0), "{metrics}");
+    assert_eq!(sample(&metrics, "alp_agent_policy_sync_streams"), Some(1.0), "one authorizer: {metrics}");
+    assert_eq!(sample(&metrics, "alp_agent_policy_sync_streams_joined_total"), Some(1.0), "{metrics}");
+    assert_eq!(sample(&metrics, "alp_agent_local_workloads"), Some(3.0), "the demo's three pods: {metrics}");
+    assert_eq!(sample(&metrics, r#"alp_agent_datastore_events_total{event="init_done"}"#), Some(1.0), "{metrics}");
+    // The initial resources, then at least the four good edits above.
+    let applied = sample(&metrics, r#"alp_agent_datastore_events_total{event="apply"}"#).unwrap_or(0.0);
+    assert!(applied >= 4.0 + 3.0, "{metrics}");
+    let queued = sample(&metrics, "alp_agent_policy_sync_messages_total").unwrap_or(0.0);
+    assert!(queued > 0.0, "{metrics}");
 }

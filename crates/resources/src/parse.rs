@@ -34,7 +34,23 @@ use crate::{
 /// name when known, the field path and the reason. Never panics.
 pub fn parse_documents(text: &str, file: &str) -> Vec<Result<Resource, ResourceError>> {
     let parsed = parse_documents_cached(text, file, &mut DocumentCache::default());
-    parsed.into_iter().map(|r| r.map(Arc::unwrap_or_clone)).collect()
+    let mut out = Vec::with_capacity(parsed.len());
+    for r in parsed {
+        out.push(match r {
+            Ok(r) => Ok(Arc::unwrap_or_clone(r)),
+            Err(e) => Err(e),
+        });
+    }
+    out
+}
+
+fn shared(parsed: Vec<Result<Resource, ResourceError>>, out: &mut Vec<Result<Arc<Resource>, ResourceError>>) {
+    for r in parsed {
+        out.push(match r {
+            Ok(r) => Ok(Arc::new(r)),
+            Err(e) => Err(e),
+        });
+    }
 }
 
 /// The resources of the YAML documents of one file that decoded without error, by their exact
@@ -58,9 +74,11 @@ pub fn parse_documents_cached(
     let head = text.trim_start();
     if is_json_file(file) || ((head.starts_with('{') || head.starts_with('[')) && json_is_valid(text)) {
         cache.documents.clear();
-        let mut out = Vec::new();
-        parse_json(text, file, &mut out);
-        return out.into_iter().map(|r| r.map(Arc::new)).collect();
+        let mut parsed = Vec::new();
+        parse_json(text, file, &mut parsed);
+        let mut out = Vec::with_capacity(parsed.len());
+        shared(parsed, &mut out);
+        return out;
     }
     parse_yaml(text, file, cache)
 }
@@ -224,7 +242,7 @@ fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache) -> Vec<Result<A
             out.extend(resources.iter().cloned().map(Ok));
             seen.insert(chunk.text.into(), resources);
         } else {
-            out.extend(parsed.into_iter().map(|r| r.map(Arc::new)));
+            shared(parsed, &mut out);
         }
     }
     cache.documents = seen;

@@ -42,7 +42,8 @@ use tonic::{Request, Response, Status, transport::Server};
 use tracing::{debug, info, warn};
 
 use crate::{
-    binder,
+    ServerMetrics, binder,
+    metrics::EndReason,
     processor::{EndpointKey, JoinId, Outgoing, Processor},
 };
 
@@ -76,6 +77,7 @@ pub struct ServerConfig {
     /// How often the creds directory is listed (Felix: 100 ms); in serve-all mode, how soon a
     /// socket that could not be bound is tried again.
     pub poll_interval: Duration,
+    pub metrics: ServerMetrics,
 }
 
 impl ServerConfig {
@@ -87,6 +89,7 @@ impl ServerConfig {
             layout,
             queue_limit: DEFAULT_QUEUE_LIMIT,
             poll_interval: binder::POLL_INTERVAL,
+            metrics: ServerMetrics::default(),
         }
     }
 }
@@ -110,7 +113,7 @@ pub async fn serve_workload_sockets(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let stop = shutdown.child_token();
-    let (processor, processor_task) = spawn_processor(updates_rx, cfg.queue_limit, stop.clone());
+    let (processor, processor_task) = spawn_processor(updates_rx, cfg.queue_limit, cfg.metrics, stop.clone());
     info!(prefix = %cfg.prefix.display(), queue_limit = cfg.queue_limit, "policy-sync server starting");
     let sockets_task = match cfg.layout {
         SocketLayout::Creds => tokio::spawn(binder::run_binder(cfg.prefix, processor, cfg.poll_interval, stop.clone())),
@@ -158,11 +161,13 @@ impl ProcessorHandle {
 pub fn spawn_processor(
     updates_rx: mpsc::Receiver<ToDataplane>,
     queue_limit: usize,
+    metrics: ServerMetrics,
     shutdown: CancellationToken,
 ) -> (ProcessorHandle, JoinHandle<Result<(), ServeError>>) {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let handle = ProcessorHandle { commands_tx: commands_tx.clone() };
-    let task = ProcessorTask { processor: Processor::new(), outboxes: HashMap::new(), commands_tx, queue_limit };
+    let task =
+        ProcessorTask { processor: Processor::new(), outboxes: HashMap::new(), commands_tx, queue_limit, metrics };
     (handle, tokio::spawn(task.run(updates_rx, commands_rx, shutdown)))
 }
 
@@ -178,11 +183,13 @@ struct Outbox {
     taken: Arc<AtomicU64>,
     /// Cancelled when the stream fell behind: it ends with an error.
     lagged: CancellationToken,
+    metrics: ServerMetrics,
 }
 
 impl Outbox {
     fn send(&mut self, msg: ToDataplane) {
         self.sent += 1;
+        self.metrics.queued();
         // A closed receiver means the stream is gone; its leave is on the way.
         let _ = self.tx.send(msg);
     }
@@ -201,6 +208,7 @@ struct ProcessorTask {
     /// Handed to every stream, which sends its own leave when dropped.
     commands_tx: mpsc::UnboundedSender<Command>,
     queue_limit: usize,
+    metrics: ServerMetrics,
 }
 
 impl ProcessorTask {
@@ -222,6 +230,7 @@ impl ProcessorTask {
                     None => break Err(ServeError::UpdatesClosed),
                 },
             }
+            self.metrics.set_streams(self.outboxes.len());
         };
         // Dropping the senders ends every stream once its queue is read.
         let streams = self.outboxes.len();
@@ -243,6 +252,7 @@ impl ProcessorTask {
                     initial: initial as u64,
                     taken: Arc::new(AtomicU64::new(0)),
                     lagged: CancellationToken::new(),
+                    metrics: self.metrics.clone(),
                 };
                 for m in msgs {
                     outbox.send(m);
@@ -256,9 +266,11 @@ impl ProcessorTask {
                     done: false,
                 };
                 info!(workload = %workload_id, stream = %join, initial, "policy-sync stream joined");
+                self.metrics.joined();
                 if let Some(old) = self.outboxes.insert(workload_id.clone(), outbox) {
                     // Dropping its sender ends the older stream cleanly, as Felix closes its channel.
                     info!(workload = %workload_id, old = %old.join, new = %join, "newer stream replaces the older one");
+                    self.metrics.ended(EndReason::Replaced);
                 }
                 // A handler that has gone drops the stream, which sends its leave.
                 let _ = reply_tx.send(stream);
@@ -283,6 +295,7 @@ impl ProcessorTask {
                 Outgoing::End => {
                     if let Some(outbox) = self.outboxes.remove(&key) {
                         info!(workload = %key, stream = %outbox.join, "endpoint removed; stream ends");
+                        self.metrics.ended(EndReason::EndpointRemoved);
                     }
                 }
                 Outgoing::Message(msg) => {
@@ -293,6 +306,7 @@ impl ProcessorTask {
                             let join = outbox.join;
                             if let Some(outbox) = self.outboxes.remove(&key) {
                                 outbox.lagged.cancel();
+                                self.metrics.ended(EndReason::Lagged);
                             }
                             self.processor.leave(&key, join);
                             warn!(

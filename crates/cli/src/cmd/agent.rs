@@ -1,11 +1,17 @@
 //! `alp agent`: the node agent. Watches the datastore, calculates each local workload's policy
 //! and serves it with Felix's policy-sync API on one socket per workload.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use alp_calc::Calculator;
+use alp_datastore::Event;
 use alp_sync::{ServerConfig, SocketLayout, serve_workload_sockets};
 use anyhow::Context;
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +31,48 @@ pub struct Args {
     /// Without Calico's CSI driver: create DIR/mount/<namespace>.<pod>/socket for every local workload.
     #[arg(long, env = "ALP_SERVE_ALL")]
     pub serve_all: bool,
+    /// Prometheus metrics on this address (`/metrics`).
+    #[arg(long, env = "ALP_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabel {
+    event: &'static str,
+}
+
+/// The agent's own metrics; the policy-sync server registers its own beside them.
+#[derive(Debug, Default)]
+struct AgentMetrics {
+    events: Family<EventLabel, Counter>,
+    in_sync: Gauge,
+    workloads: Gauge,
+    published: Counter,
+}
+
+impl AgentMetrics {
+    fn register(&self, registry: &mut Registry) {
+        registry.register("alp_agent_datastore_events", "Datastore changes applied, by event", self.events.clone());
+        registry.register(
+            "alp_agent_datastore_in_sync",
+            "1 once the datastore's initial listing is complete",
+            self.in_sync.clone(),
+        );
+        registry.register("alp_agent_local_workloads", "Workloads of this node", self.workloads.clone());
+        registry.register("alp_agent_calculator_messages", "Messages the calculator published", self.published.clone());
+    }
+
+    fn event(&self, event: &Event) {
+        let name = match event {
+            Event::Apply(_) => "apply",
+            Event::Delete(_) => "delete",
+            Event::InitDone => {
+                self.in_sync.set(1);
+                "init_done"
+            }
+        };
+        self.events.get_or_create(&EventLabel { event: name }).inc();
+    }
 }
 
 /// Datastore events taken at once; the local workload list is refreshed after each batch.
@@ -46,11 +94,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (updates_tx, updates_rx) = mpsc::channel(4096);
         let (workloads_tx, workloads_rx) = watch::channel(Vec::new());
         let layout = if args.serve_all { SocketLayout::ServeAll(workloads_rx) } else { SocketLayout::Creds };
-        let server = tokio::spawn(serve_workload_sockets(
-            ServerConfig::new(&args.policy_sync_prefix, layout),
-            updates_rx,
-            shutdown.clone(),
-        ));
+        let config = ServerConfig::new(&args.policy_sync_prefix, layout);
+        let metrics = AgentMetrics::default();
+        let mut http = None;
+        if let Some(addr) = args.metrics_addr {
+            let mut registry = Registry::default();
+            metrics.register(&mut registry);
+            config.metrics.register(&mut registry);
+            http = Some(tokio::spawn(alp_authz_server::serve_http(addr, Arc::new(registry), shutdown.clone(), None)));
+        }
+        let server = tokio::spawn(serve_workload_sockets(config, updates_rx, shutdown.clone()));
         let mut calc = Calculator::new(Some(args.node.clone()));
         let mut batch = Vec::new();
         while tokio::select! {
@@ -58,13 +111,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             () = shutdown.cancelled() => false,
         } {
             for event in batch.drain(..) {
-                for m in calculate(&mut calc, event) {
+                metrics.event(&event);
+                let messages = calculate(&mut calc, event);
+                metrics.published.inc_by(messages.len() as u64);
+                for m in messages {
                     if updates_tx.send(m).await.is_err() {
                         break;
                     }
                 }
             }
             let local: Vec<(String, String)> = calc.workloads().into_iter().map(|w| (w.namespace, w.name)).collect();
+            metrics.workloads.set(i64::try_from(local.len()).unwrap_or(i64::MAX));
             workloads_tx.send_if_modified(|cur| {
                 let changed = *cur != local;
                 if changed {
@@ -77,6 +134,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         drop(updates_tx);
         let _ = watcher.await;
         server.await.context("policy-sync server task")?.context("policy-sync server")?;
+        if let Some(http) = http {
+            http.await.context("metrics server task")?.context("metrics server")?;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }
