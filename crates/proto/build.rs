@@ -2,6 +2,11 @@ use std::{env, error::Error, path::PathBuf};
 
 const PROTOS: &[&str] = &["proto/felixbackend.proto", "proto/healthz.proto"];
 
+/// Envoy's v2 and v2alpha ext_authz services (with the `grpc` feature).
+#[cfg(feature = "grpc")]
+const ENVOY_V2_PROTOS: &[&str] =
+    &["proto/envoy/service/auth/v2/external_auth.proto", "proto/envoy/service/auth/v2alpha/external_auth.proto"];
+
 fn main() -> Result<(), Box<dyn Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     let descriptors = out.join("descriptors.bin");
@@ -9,6 +14,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     for p in PROTOS {
         println!("cargo:rerun-if-changed={p}");
     }
+    println!("cargo:rerun-if-changed=proto/envoy");
+    println!("cargo:rerun-if-changed=proto/google");
 
     // Maps in key order: deterministic JSON for golden tests and `alp calc`.
     prost_build::Config::new()
@@ -34,6 +41,14 @@ fn main() -> Result<(), Box<dyn Error>> {
             .extern_path(".felix", "crate::felix")
             .extern_path(".dikastes", "crate::dikastes")
             .compile_protos(PROTOS, &["proto"])?;
+
+        let v2_out = out.join("envoy_v2");
+        std::fs::create_dir_all(&v2_out)?;
+        tonic_prost_build::configure()
+            .out_dir(&v2_out)
+            .build_client(true)
+            .build_server(true)
+            .compile_protos(ENVOY_V2_PROTOS, &["proto"])?;
     }
     Ok(())
 }

@@ -12,8 +12,8 @@
 //! no `ok_response`, no `denied_response`, never a gRPC error. Before the first InSync every check
 //! is UNAVAILABLE (difference D5).
 //!
-//! Not built yet: the `envoy.service.auth.v2` and `v2alpha` `Authorization` services (§4.2).
-//! `envoy-types` has no v2 types, and Envoy 1.40 speaks only v3; they need protos of our own.
+//! The `envoy.service.auth.v2` and `v2alpha` `Authorization` services (Envoy ≤ 1.17) are served
+//! beside v3 on the same socket: converted to v3, decided alike, status copied back (§4.2).
 //!
 //! [`Live`]: alp_engine::Live
 
@@ -24,6 +24,7 @@ mod http;
 mod metrics;
 mod serve;
 mod trace;
+mod v2;
 
 pub use authorizer::{Authorizer, Kind, UNAVAILABLE_MESSAGE};
 pub use client::{ConnectError, connect};
@@ -32,3 +33,4 @@ pub use http::{Scrape, TERMINATE_BODY, serve_http, serve_http_on};
 pub use metrics::Metrics;
 pub use serve::{Bound, Listen, ListenParseError, MAX_CONCURRENT_STREAMS, ServeError, bind, serve, serve_on};
 pub use trace::{TRACE_EXTENSION, code_name, value_to_json};
+pub use v2::{V2, V2Alpha, to_v3};

@@ -11,6 +11,10 @@ use std::{
 
 use alp_engine::Live;
 use alp_proto::dikastes::grpc::healthz_server::HealthzServer;
+use alp_proto::envoy_v2::envoy::service::auth::{
+    v2::authorization_server::AuthorizationServer as V2AuthorizationServer,
+    v2alpha::authorization_server::AuthorizationServer as V2AlphaAuthorizationServer,
+};
 use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -19,7 +23,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tonic_health::pb::health_server::HealthServer;
 use tracing::info;
 
-use crate::{Authorizer, Health, Metrics};
+use crate::{Authorizer, Health, Metrics, V2, V2Alpha};
 
 /// HTTP/2 streams allowed at once on one connection (Envoy multiplexes its checks). It bounds
 /// the memory an overloaded sidecar can spend on queued checks: with 16,384 an open-loop
@@ -151,7 +155,7 @@ pub async fn serve(
     serve_on(bind(&listen)?, live, metrics, shutdown).await
 }
 
-/// Serves `envoy.service.auth.v3.Authorization`, `dikastes.Healthz` and `grpc.health.v1.Health`
+/// Serves `envoy.service.auth.v3.Authorization` (and v2, v2alpha), `dikastes.Healthz` and `grpc.health.v1.Health`
 /// on `bound`. When `shutdown` is cancelled it stops accepting, lets in-flight checks finish (open
 /// health watches end), and returns.
 pub async fn serve_on(
@@ -162,9 +166,12 @@ pub async fn serve_on(
 ) -> Result<(), ServeError> {
     let listen = bound.describe();
     let health = Arc::new(Health::with_shutdown(live.clone(), shutdown.clone()));
+    let authorizer = Authorizer::new(live, metrics);
     let router = Server::builder()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .add_service(AuthorizationServer::new(Authorizer::new(live, metrics)))
+        .add_service(AuthorizationServer::new(authorizer.clone()))
+        .add_service(V2AuthorizationServer::new(V2(authorizer.clone())))
+        .add_service(V2AlphaAuthorizationServer::new(V2Alpha(authorizer)))
         .add_service(HealthzServer::from_arc(health.clone()))
         .add_service(HealthServer::from_arc(health));
     info!(%listen, "ext_authz server listening");

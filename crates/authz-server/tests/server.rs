@@ -421,3 +421,85 @@ fn listen_parses_paths_and_tcp() {
     assert!("".parse::<Listen>().is_err());
     assert_eq!("tcp://127.0.0.1:9000".parse::<Listen>().unwrap().to_string(), "tcp://127.0.0.1:9000");
 }
+
+/// The v2 form of [`check`]: what an Envoy ≤ 1.17 sends.
+fn check_v2(sa: &str, method: Option<&str>) -> alp_proto::envoy_v2::envoy::service::auth::v2::CheckRequest {
+    use alp_proto::envoy_v2::envoy::{api::v2::core as core2, service::auth::v2 as auth2};
+    let sock = |ip: &str, port: u32| {
+        Some(core2::Address {
+            address: Some(core2::address::Address::SocketAddress(core2::SocketAddress {
+                address: ip.to_owned(),
+                port_specifier: Some(core2::socket_address::PortSpecifier::PortValue(port)),
+                ..Default::default()
+            })),
+        })
+    };
+    auth2::CheckRequest {
+        attributes: Some(auth2::AttributeContext {
+            source: Some(auth2::attribute_context::Peer {
+                address: sock("10.0.0.1", 40000),
+                principal: format!("spiffe://cluster.local/ns/ns/sa/{sa}"),
+                ..Default::default()
+            }),
+            destination: Some(auth2::attribute_context::Peer { address: sock("10.0.0.2", 8080), ..Default::default() }),
+            request: method.map(|m| auth2::attribute_context::Request {
+                http: Some(auth2::attribute_context::HttpRequest {
+                    method: m.to_owned(),
+                    path: "/things?secret=1".to_owned(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn v2_and_v2alpha_checks_answer_as_v3_does() {
+    use alp_proto::envoy_v2::envoy::service::auth::{
+        v2::authorization_client::AuthorizationClient as V2Client,
+        v2alpha::authorization_client::AuthorizationClient as V2AlphaClient,
+    };
+    let server = start().await;
+    let channel = server.channel().await;
+    let mut v2 = V2Client::new(channel.clone());
+    let mut v2alpha = V2AlphaClient::new(channel.clone());
+    let status = |resp: alp_proto::envoy_v2::envoy::service::auth::v2::CheckResponse| {
+        let s = resp.status.expect("a status");
+        (s.code, s.message)
+    };
+
+    let before = status(v2.check(check_v2("web", Some("GET"))).await.unwrap().into_inner());
+    assert_eq!(before, (Code::Unavailable as i32, UNAVAILABLE_MESSAGE.to_owned()));
+    let before = status(v2alpha.check(check_v2("web", Some("GET"))).await.unwrap().into_inner());
+    assert_eq!(before.0, Code::Unavailable as i32);
+
+    publish(&server.live);
+    let mut v3 = AuthorizationClient::new(channel);
+    for (sa, method, want) in [
+        ("web", Some("GET"), Code::Ok),
+        ("web", Some("POST"), Code::PermissionDenied),
+        ("db", Some("GET"), Code::PermissionDenied),
+        ("web", None, Code::Ok),
+        ("db", None, Code::PermissionDenied),
+    ] {
+        let v3_answer = status_v3(&mut v3, check(sa, method)).await;
+        let v2_answer = status(v2.check(check_v2(sa, method)).await.unwrap().into_inner());
+        let v2alpha_answer = status(v2alpha.check(check_v2(sa, method)).await.unwrap().into_inner());
+        assert_eq!(v3_answer.0, want as i32, "{sa} {method:?}");
+        assert_eq!(v2_answer, v3_answer, "v2: {sa} {method:?}");
+        assert_eq!(v2alpha_answer, v3_answer, "v2alpha: {sa} {method:?}");
+    }
+    // Every check was counted, whatever its API version: 3 versions × 5 + the 2 before the publish.
+    let counted: u64 = [Kind::Http, Kind::Network]
+        .into_iter()
+        .flat_map(|k| [Code::Ok, Code::PermissionDenied, Code::Unavailable].map(|c| server.metrics.checks(k, c)))
+        .sum();
+    assert_eq!(counted, 17);
+    server.stop().await;
+}
+
+async fn status_v3(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> (i32, String) {
+    status(client, req).await
+}

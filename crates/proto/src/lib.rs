@@ -28,6 +28,37 @@ pub mod dikastes {
     }
 }
 
+/// Envoy's v2 and v2alpha `Authorization/Check` (Envoy ≤ 1.17): the request fields a check
+/// uses, and the status-only response Dikastes gives.
+#[cfg(feature = "grpc")]
+#[allow(missing_docs, clippy::all, missing_debug_implementations)]
+pub mod envoy_v2 {
+    pub mod envoy {
+        pub mod api {
+            pub mod v2 {
+                pub mod core {
+                    include!(concat!(env!("OUT_DIR"), "/envoy_v2/envoy.api.v2.core.rs"));
+                }
+            }
+        }
+        pub mod service {
+            pub mod auth {
+                pub mod v2 {
+                    include!(concat!(env!("OUT_DIR"), "/envoy_v2/envoy.service.auth.v2.rs"));
+                }
+                pub mod v2alpha {
+                    include!(concat!(env!("OUT_DIR"), "/envoy_v2/envoy.service.auth.v2alpha.rs"));
+                }
+            }
+        }
+    }
+    pub mod google {
+        pub mod rpc {
+            include!(concat!(env!("OUT_DIR"), "/envoy_v2/google.rpc.rs"));
+        }
+    }
+}
+
 /// The policy-sync stream as proto3 JSON lines: one `felix.ToDataplane` per line.
 pub mod jsonl {
     use crate::felix::ToDataplane;
