@@ -14,6 +14,7 @@ use std::{
 
 use alp_datastore::Event;
 use alp_resources::{DocumentCache, Resource, ResourceError, ResourceKey, parse_documents_cached};
+use smallvec::SmallVec;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -55,8 +56,8 @@ pub struct Scan {
 pub struct FileDatastore {
     dir: PathBuf,
     files: BTreeMap<PathBuf, FileState>,
-    /// The files that hold each key (the last one wins).
-    holders: HashMap<ResourceKey, BTreeSet<Arc<Path>>>,
+    /// The files that hold each key, sorted (the last one wins); almost always one.
+    holders: HashMap<ResourceKey, SmallVec<[Arc<Path>; 1]>>,
     view: BTreeMap<ResourceKey, Arc<Resource>>,
 }
 
@@ -120,7 +121,7 @@ impl FileDatastore {
     fn release<'k>(&mut self, path: &Path, keys: impl Iterator<Item = &'k ResourceKey>) {
         for k in keys {
             if let Some(paths) = self.holders.get_mut(k) {
-                paths.remove(path);
+                paths.retain(|p| **p != *path);
                 if paths.is_empty() {
                     self.holders.remove(k);
                 }
@@ -190,7 +191,10 @@ impl FileDatastore {
             }
             let holder: Arc<Path> = Arc::from(path.as_path());
             for k in good.keys() {
-                self.holders.entry(k.clone()).or_default().insert(holder.clone());
+                let paths = self.holders.entry(k.clone()).or_default();
+                if let Err(at) = paths.binary_search(&holder) {
+                    paths.insert(at, holder.clone());
+                }
             }
             touched.extend(good.keys().cloned());
             self.files.insert(path, FileState { stamp: now, resources: good, documents });

@@ -81,3 +81,34 @@ async fn watch_streams_initial_content_then_changes() {
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[test]
+fn a_key_in_two_files_comes_from_the_later_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let team = |events: &[Event]| -> Vec<String> {
+        events
+            .iter()
+            .map(|e| match e {
+                Event::Apply(r) => format!("apply {} {}", r.name(), r.metadata().labels["team"]),
+                other => summary(std::slice::from_ref(other)).remove(0),
+            })
+            .collect()
+    };
+    write(dir.path(), "a.yaml", &ns("x", "a"));
+    write(dir.path(), "b.yaml", &ns("x", "b"));
+    let mut ds = FileDatastore::new(dir.path());
+    assert_eq!(team(&ds.rescan().events), ["apply x b"]);
+
+    fs::remove_file(dir.path().join("b.yaml")).unwrap();
+    assert_eq!(team(&ds.rescan().events), ["apply x a"], "falls back to the earlier file");
+    write(dir.path(), "b.yaml", &ns("x", "bb"));
+    assert_eq!(team(&ds.rescan().events), ["apply x bb"]);
+    fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    assert!(ds.rescan().events.is_empty(), "the winner did not change");
+    write(dir.path(), "a.yaml", &ns("x", "aaa"));
+    assert!(ds.rescan().events.is_empty(), "an earlier file does not win");
+    fs::remove_file(dir.path().join("b.yaml")).unwrap();
+    assert_eq!(team(&ds.rescan().events), ["apply x aaa"]);
+    fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    assert_eq!(team(&ds.rescan().events), ["delete x"]);
+}

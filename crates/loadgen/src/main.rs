@@ -1,6 +1,6 @@
 //! `alp-load`: drives an ext_authz v3 server over a Unix socket (or TCP) as Envoy would, in a
-//! closed loop (N checks in flight) or an open loop (a fixed rate, latency measured from the
-//! intended send time so a stalled server cannot hide its queueing), and reports throughput,
+//! closed loop (N checks in flight) or an open loop (a fixed rate from a pacing thread; the
+//! schedule's lag is reported beside the latency), and reports throughput,
 //! latency percentiles from HDR histograms, answer codes, and the server's CPU per check and
 //! resident memory when given its pid.
 
@@ -151,41 +151,54 @@ async fn closed_loop(
     }
 }
 
+/// The open loop: a pacing thread of its own (std's sleep, not tokio's 1 ms timer) starts each
+/// check at its intended time. Latency is taken from the moment the check is handed to the
+/// runtime; how late that was against the schedule is reported apart (`lag`), so neither the
+/// pacer's timer slack nor a stalled server goes unseen.
 async fn open_loop(
     clients: Vec<AuthorizationClient<Channel>>,
     reqs: Arc<Vec<CheckRequest>>,
     rate: u64,
     warm_until: Instant,
     stop_at: Instant,
-) -> Tally {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Option<i32>)>();
+) -> (Tally, Tally) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, Option<i32>)>();
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
-    let begin = Instant::now();
-    let mut n: u64 = 0;
-    loop {
-        let intended = begin + interval * u32::try_from(n).unwrap_or(u32::MAX);
-        if intended >= stop_at {
-            break;
-        }
-        tokio::time::sleep_until(intended.into()).await;
-        let mut client = clients[n as usize % clients.len()].clone();
-        let req = reqs[n as usize % reqs.len()].clone();
-        let tx = tx.clone();
-        let measured = intended >= warm_until;
-        tokio::spawn(async move {
-            let resp = client.check(req).await.ok().map(|r| r.into_inner().status.map_or(0, |s| s.code));
-            if measured {
-                let _ = tx.send((intended.elapsed().as_nanos() as u64, resp));
+    let handle = tokio::runtime::Handle::current();
+    let pacer = std::thread::spawn(move || {
+        let begin = Instant::now();
+        let mut n: u64 = 0;
+        loop {
+            let intended = begin + interval * u32::try_from(n).unwrap_or(u32::MAX);
+            if intended >= stop_at {
+                break;
             }
-        });
-        n += 1;
-    }
-    drop(tx);
+            if let Some(wait) = intended.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let mut client = clients[n as usize % clients.len()].clone();
+            let req = reqs[n as usize % reqs.len()].clone();
+            let tx = tx.clone();
+            let measured = intended >= warm_until;
+            handle.spawn(async move {
+                let sent = Instant::now();
+                let resp = client.check(req).await.ok().map(|r| r.into_inner().status.map_or(0, |s| s.code));
+                if measured {
+                    let lag = sent.saturating_duration_since(intended).as_nanos() as u64;
+                    let _ = tx.send((sent.elapsed().as_nanos() as u64, lag, resp));
+                }
+            });
+            n += 1;
+        }
+    });
     let mut tally = Tally::new();
-    while let Some((ns, code)) = rx.recv().await {
+    let mut lag = Tally::new();
+    while let Some((ns, late, code)) = rx.recv().await {
         tally.record(ns, code);
+        lag.record(late.max(1), Some(0));
     }
-    tally
+    let _ = tokio::task::spawn_blocking(move || pacer.join()).await;
+    (tally, lag)
 }
 
 fn main() -> anyhow::Result<()> {
@@ -212,8 +225,11 @@ fn main() -> anyhow::Result<()> {
             let end = pid.and_then(cpu_ticks);
             (start, end, pid.and_then(rss_kib))
         });
+        let mut lag = None;
         let tally = if let Some(rate) = args.rate {
-            open_loop(clients, reqs.clone(), rate, warm_until, stop_at).await
+            let (tally, late) = open_loop(clients, reqs.clone(), rate, warm_until, stop_at).await;
+            lag = late.hist.map(|h| (h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0));
+            tally
         } else {
             let mut tasks = Vec::new();
             for i in 0..args.concurrency.max(1) {
@@ -247,12 +263,13 @@ fn main() -> anyhow::Result<()> {
             "codes": tally.codes, "errors": tally.errors,
             "server_cpu_us_per_check": cpu_us_per_check,
             "server_rss_kib": rss,
+            "pacing_lag_p50_us": lag.map(|l| l.0), "pacing_lag_p99_us": lag.map(|l| l.1),
         });
         if args.json {
             println!("{report}");
         } else {
             println!(
-                "{mode}: {checks} checks, {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, codes {:?}, errors {}, server CPU/check {}, server RSS {}",
+                "{mode}: {checks} checks, {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, codes {:?}, errors {}, server CPU/check {}, server RSS {}{}",
                 checks as f64 / args.duration,
                 us(0.50),
                 us(0.99),
@@ -261,6 +278,7 @@ fn main() -> anyhow::Result<()> {
                 tally.errors,
                 cpu_us_per_check.map_or("-".into(), |c| format!("{c:.1} µs")),
                 rss.map_or("-".into(), |r| format!("{} KiB", r)),
+                lag.map_or(String::new(), |(p50, p99)| format!(", pacing lag p50 {p50:.1} µs, p99 {p99:.1} µs")),
             );
         }
         Ok(())
