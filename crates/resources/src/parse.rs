@@ -53,13 +53,18 @@ fn shared(parsed: Vec<Result<Resource, ResourceError>>, out: &mut Vec<Result<Arc
     }
 }
 
-/// The resources of the YAML documents of one file that decoded without error, by their exact
-/// text: [`parse_documents_cached`] re-reads a file in which one document changed by parsing
-/// only that document. It holds the documents of the last parse only, sharing their resources
-/// with the caller.
+/// The resources of the YAML documents of one file that decoded without error, by the SHA-256
+/// of their exact text: [`parse_documents_cached`] re-reads a file in which one document
+/// changed by parsing only that document. It holds the documents of the last parse only,
+/// sharing their resources with the caller.
 #[derive(Debug, Default)]
 pub struct DocumentCache {
-    documents: HashMap<Box<str>, Vec<Arc<Resource>>>,
+    documents: HashMap<[u8; 32], Vec<Arc<Resource>>>,
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 /// [`parse_documents`], reusing the resources of documents whose text `cache` has seen (a
@@ -228,11 +233,12 @@ fn yaml_message(e: &serde_saphyr::Error, first_line: usize) -> String {
 
 fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache) -> Vec<Result<Arc<Resource>, ResourceError>> {
     let mut out = Vec::new();
-    let mut seen: HashMap<Box<str>, Vec<Arc<Resource>>> = HashMap::new();
+    let mut seen: HashMap<[u8; 32], Vec<Arc<Resource>>> = HashMap::new();
     for (i, chunk) in split_yaml(text).into_iter().enumerate() {
-        if let Some(resources) = cache.documents.remove(chunk.text).or_else(|| seen.get(chunk.text).cloned()) {
+        let key = digest(chunk.text);
+        if let Some(resources) = cache.documents.remove(&key).or_else(|| seen.get(&key).cloned()) {
             out.extend(resources.iter().cloned().map(Ok));
-            seen.insert(chunk.text.into(), resources);
+            seen.insert(key, resources);
             continue;
         }
         let mut parsed = Vec::new();
@@ -240,7 +246,7 @@ fn parse_yaml(text: &str, file: &str, cache: &mut DocumentCache) -> Vec<Result<A
         if parsed.iter().all(Result::is_ok) {
             let resources: Vec<Arc<Resource>> = parsed.into_iter().filter_map(Result::ok).map(Arc::new).collect();
             out.extend(resources.iter().cloned().map(Ok));
-            seen.insert(chunk.text.into(), resources);
+            seen.insert(key, resources);
         } else {
             shared(parsed, &mut out);
         }
