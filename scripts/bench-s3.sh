@@ -13,7 +13,8 @@
 # NICE=-10 runs everything we start at that priority (needs root), so that builds of other users
 # of a shared machine disturb the measurement less; "foreign" CPU is reported either way.
 # Knobs (environment): REPS (3), DUR measured seconds (5), WARM warm-up seconds (1), IDLE seconds
-# idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), LOADS (see below), BUILD (1:
+# idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), LOADS ("c1 c16 c64 c256x4 r1000
+# r10000 r20000": cN = closed loop, N in flight; cNxM = over M connections; rN = open loop N/s), BUILD (1:
 # cargo build first), OUT (bench/results/s3-<utc time>).
 # Output: $OUT/runs.jsonl (one alp-load JSON object per run, annotated), $OUT/summary.md,
 # $OUT/machine.txt, the server logs.
@@ -21,6 +22,9 @@
 # The load generator (single-threaded tokio) shares the machine's cores with the server; its CPU
 # is reported per check next to the server's, and so is CPU taken by processes that are not ours
 # during each run ("foreign", from /proc/stat), so noisy runs can be told apart.
+# Open-loop latencies are measured by alp-load from each check's intended send time; its pacing
+# uses tokio's timer (1 ms resolution), so they carry up to ~1 ms of pacing delay and cannot show
+# sub-millisecond service times; the closed loop at c1 is the low-load latency to quote.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
