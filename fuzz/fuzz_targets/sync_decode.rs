@@ -20,8 +20,8 @@ fuzz_target!(|data: &[u8]| {
     }
     let snap = store.snapshot();
     let req = Request {
-        source: alp_model::Peer { ip: "10.0.0.1".parse().ok(), port: 40000, principal: "spiffe://td/ns/a/sa/b", labels: None },
-        destination: alp_model::Peer { ip: "10.0.0.2".parse().ok(), port: 80, principal: "", labels: None },
+        source: alp_model::Peer { address: alp_model::Address::Text("10.0.0.1"), port: 40000, principal: "spiffe://td/ns/a/sa/b", labels: None },
+        destination: alp_model::Peer { address: alp_model::Address::Text("10.0.0.2"), port: 80, principal: "", labels: None },
         protocol: 6,
         http: Some(alp_model::Http { method: "GET", path: "/a/../b?x" }),
     };
