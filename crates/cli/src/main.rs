@@ -50,6 +50,12 @@ enum Command {
     /// The Calico selector language.
     #[command(subcommand)]
     Selector(cmd::selector::Command),
+    /// Write resources to the etcd datastore in Calico's layout (as calicoctl apply).
+    Apply(cmd::apply::Args),
+    /// Delete resources from the etcd datastore (as calicoctl delete).
+    Delete(cmd::apply::Args),
+    /// Read resources back from the etcd datastore as YAML or JSON (as calicoctl get).
+    Get(cmd::get::Args),
 }
 
 /// The arguments as `alp` understands them, whatever name the binary was invoked under.
@@ -102,6 +108,9 @@ fn main() -> ExitCode {
         Command::Health(args) => Ok(cmd::health::run(args)),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Selector(cmd) => cmd::selector::run(cmd),
+        Command::Apply(args) => cmd::apply::apply(args),
+        Command::Delete(args) => cmd::apply::delete(args),
+        Command::Get(args) => cmd::get::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,9 +1,13 @@
 //! Test support, outside the data flow: [`ScriptedSyncServer`] stands in for the node agent's
 //! policy-sync server (Felix's `PolicySync` over a real Unix socket, h2c) so tests can drive the
 //! sync client with scripted streams; [`BlockingSyncServer`] wraps it for tests without a tokio
-//! runtime; `mk_*` and [`msg_json`] build `ToDataplane` messages.
+//! runtime; `mk_*` and [`msg_json`] build `ToDataplane` messages; with feature `etcd`, the module
+//! `etcd` runs a real etcd.
 //!
 //! Not for production code: failures here panic with a message.
+
+#[cfg(feature = "etcd")]
+pub mod etcd;
 
 use std::{
     io,

@@ -15,14 +15,16 @@ use prometheus_client::{
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::datastore::{Datastore, calculate};
+use super::datastore::{Datastore, EtcdTls, calculate, spawn_watch};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where the resources live: `file:DIR`.
+    /// Where the resources live: `file:DIR` or `etcd:http://HOST:PORT[,…]`.
     #[arg(long, env = "ALP_DATASTORE")]
     pub datastore: Datastore,
-    /// This node's name: workloads with this `spec.nodeName` are served.
+    #[command(flatten)]
+    pub etcd: EtcdTls,
+    /// This node's name: its workloads are served (Pods by `spec.nodeName`, WorkloadEndpoints by `spec.node`).
     #[arg(long, env = "ALP_NODE")]
     pub node: String,
     /// Felix's PolicySyncPathPrefix: creds in DIR/creds, sockets in DIR/mount/<uid>/socket.
@@ -46,6 +48,7 @@ struct EventLabel {
 struct AgentMetrics {
     events: Family<EventLabel, Counter>,
     in_sync: Gauge,
+    connected: Gauge,
     workloads: Gauge,
     published: Counter,
 }
@@ -57,6 +60,11 @@ impl AgentMetrics {
             "alp_agent_datastore_in_sync",
             "1 once the datastore's initial listing is complete",
             self.in_sync.clone(),
+        );
+        registry.register(
+            "alp_agent_datastore_connected",
+            "1 while the datastore is reachable (etcd: a watch is established; files: always)",
+            self.connected.clone(),
         );
         registry.register("alp_agent_local_workloads", "Workloads of this node", self.workloads.clone());
         registry.register("alp_agent_calculator_messages", "Messages the calculator published", self.published.clone());
@@ -78,24 +86,30 @@ impl AgentMetrics {
 /// Datastore events taken at once; the local workload list is refreshed after each batch.
 const EVENT_BATCH: usize = 1024;
 
+/// Keeps `gauge` at 1 while the datastore is reachable, 0 while not.
+async fn follow_connected(gauge: Gauge, mut connected_rx: watch::Receiver<bool>) {
+    loop {
+        gauge.set(i64::from(*connected_rx.borrow_and_update()));
+        if connected_rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let datastore = args.datastore.clone().with_tls(&args.etcd)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         crate::signals::spawn_shutdown_on_signal(shutdown.clone())?;
-        let Datastore::Files(dir) = args.datastore.clone();
         let (events_tx, mut events_rx) = mpsc::channel(4096);
-        let watcher = tokio::spawn(alp_datastore_file::watch(
-            dir,
-            alp_datastore_file::POLL_INTERVAL,
-            events_tx,
-            shutdown.clone(),
-        ));
+        let (watcher, connected_rx) = spawn_watch(datastore, events_tx, shutdown.clone());
         let (updates_tx, updates_rx) = mpsc::channel(4096);
         let (workloads_tx, workloads_rx) = watch::channel(Vec::new());
         let layout = if args.serve_all { SocketLayout::ServeAll(workloads_rx) } else { SocketLayout::Creds };
         let config = ServerConfig::new(&args.policy_sync_prefix, layout);
         let metrics = AgentMetrics::default();
+        tokio::spawn(follow_connected(metrics.connected.clone(), connected_rx));
         let mut http = None;
         if let Some(addr) = args.metrics_addr {
             let mut registry = Registry::default();

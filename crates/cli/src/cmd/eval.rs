@@ -14,9 +14,12 @@ pub struct Args {
     /// The policy-sync stream: one felix.ToDataplane per line in proto3 JSON (`-` = stdin).
     #[arg(long, env = "ALP_SYNC", required_unless_present = "datastore", conflicts_with = "datastore")]
     sync: Option<String>,
-    /// Or: calculate the stream the agent would send `--workload` from this datastore (`file:DIR`).
+    /// Or: calculate the stream the agent would send `--workload` from this datastore (`file:DIR`
+    /// or `etcd:http://HOST:PORT[,…]`).
     #[arg(long, env = "ALP_DATASTORE", requires = "workload")]
     datastore: Option<super::datastore::Datastore>,
+    #[command(flatten)]
+    etcd: super::datastore::EtcdTls,
     /// The workload (`NAMESPACE/POD`) whose policy `--datastore` gives.
     #[arg(long, env = "ALP_WORKLOAD", value_parser = super::datastore::parse_workload, requires = "datastore")]
     workload: Option<String>,
@@ -130,7 +133,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let text = read(sync)?;
             (sync.clone(), alp_proto::jsonl::decode_lines(&text).map_err(|e| BadInput(format!("{sync}: {e}")))?)
         }
-        (None, Some(ds), Some(workload)) => (workload.clone(), super::datastore::workload_stream(ds, workload)?),
+        (None, Some(ds), Some(workload)) => {
+            let ds = ds.clone().with_tls(&args.etcd)?;
+            (workload.clone(), super::datastore::workload_stream(&ds, workload)?)
+        }
         _ => return Err(BadInput("give --sync, or --datastore with --workload".into()).into()),
     };
     let requests = requests(&args)?;

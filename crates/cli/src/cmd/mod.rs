@@ -1,8 +1,10 @@
 pub mod agent;
+pub mod apply;
 pub mod calc;
 pub mod client;
 pub mod datastore;
 pub mod eval;
+pub mod get;
 pub mod health;
 pub mod selector;
 pub mod server;

@@ -8,6 +8,7 @@ use alp_sync::ClientConfig;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
+use super::datastore::{Datastore, EtcdTls, WorkloadFeed, calculate, parse_workload, spawn_watch};
 use crate::BadInput;
 
 /// Dikastes's default listen socket.
@@ -21,11 +22,14 @@ pub struct Args {
     /// The policy-sync socket of the node agent (Felix or `alp agent`).
     #[arg(short = 'd', long, env = "ALP_DIAL", conflicts_with = "datastore")]
     pub dial: Option<PathBuf>,
-    /// Standalone, without an agent: calculate the policy from this datastore (`file:DIR`).
+    /// Standalone, without an agent: calculate the policy from this datastore (`file:DIR` or
+    /// `etcd:http://HOST:PORT[,…]`).
     #[arg(long, env = "ALP_DATASTORE", requires = "workload")]
-    pub datastore: Option<super::datastore::Datastore>,
+    pub datastore: Option<Datastore>,
+    #[command(flatten)]
+    pub etcd: EtcdTls,
     /// Standalone: the workload (`NAMESPACE/POD`) this authorizer serves.
-    #[arg(long, env = "ALP_WORKLOAD", value_parser = super::datastore::parse_workload, requires = "datastore")]
+    #[arg(long, env = "ALP_WORKLOAD", value_parser = parse_workload, requires = "datastore")]
     pub workload: Option<String>,
     /// Prometheus metrics on this address (`/metrics`).
     #[arg(long, env = "ALP_METRICS_ADDR")]
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.dial.is_none() && args.datastore.is_none() {
         bail!(BadInput("give --dial (the policy-sync socket) or --datastore with --workload".into()));
     }
+    let datastore = args.datastore.clone().map(|d| d.with_tls(&args.etcd)).transpose()?;
     let terminate_addr = dikastes_http_bind()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads.max(1))
@@ -73,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         crate::signals::spawn_shutdown_on_signal(shutdown.clone())?;
 
         let engine = Config { trust_domain: args.trust_domain.clone() };
-        let sync_task = match (args.dial.clone(), args.datastore.clone(), args.workload.clone()) {
+        let sync_task = match (args.dial.clone(), datastore, args.workload.clone()) {
             (Some(dial), _, _) => {
                 let mut sync = ClientConfig::new(dial);
                 sync.engine = engine;
@@ -113,42 +118,48 @@ fn now_ms() -> u64 {
 }
 
 /// Standalone: the agent's calculator in-process for one workload, feeding the store directly.
+///
+/// Readiness is InSync and a reachable datastore: while etcd is away the last snapshot keeps
+/// serving but the authorizer reports itself not ready, as it does when the agent's stream
+/// breaks (D5).
 async fn standalone(
-    datastore: super::datastore::Datastore,
+    datastore: Datastore,
     workload: String,
     engine: Config,
     live: Arc<Live>,
     shutdown: CancellationToken,
 ) {
-    let super::datastore::Datastore::Files(dir) = datastore;
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(4096);
-    let watcher =
-        tokio::spawn(alp_datastore_file::watch(dir, alp_datastore_file::POLL_INTERVAL, events_tx, shutdown.clone()));
+    let (watcher, mut connected_rx) = spawn_watch(datastore, events_tx, shutdown.clone());
     let mut calc = alp_calc::Calculator::new(None);
-    let (mut feed, first) = super::datastore::WorkloadFeed::new(&workload);
+    let (mut feed, first) = WorkloadFeed::new(&workload);
     let mut store = alp_engine::Store::new(engine);
     let mut pending = first;
-    live.set_connected(true);
     loop {
+        let applied = !pending.is_empty();
         for m in pending.drain(..) {
             if let Err(e) = store.apply(&m) {
                 tracing::warn!(error = %e, "policy update not applied");
             }
             live.count_updates(1);
         }
+        let connected = *connected_rx.borrow_and_update();
+        live.set_connected(connected);
         if store.in_sync() {
-            live.publish(store.snapshot(), now_ms());
-            live.set_in_sync(true);
+            if applied {
+                live.publish(store.snapshot(), now_ms());
+            }
+            live.set_in_sync(connected);
         }
-        let Some(event) = (tokio::select! {
+        let event = tokio::select! {
             e = events_rx.recv() => e,
+            Ok(()) = connected_rx.changed() => continue,
             () = shutdown.cancelled() => None,
-        }) else {
-            break;
         };
-        let mut global = super::datastore::calculate(&mut calc, event);
+        let Some(event) = event else { break };
+        let mut global = calculate(&mut calc, event);
         while let Ok(more) = events_rx.try_recv() {
-            global.extend(super::datastore::calculate(&mut calc, more));
+            global.extend(calculate(&mut calc, more));
         }
         pending = feed.apply(global);
     }
