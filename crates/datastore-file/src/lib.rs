@@ -66,7 +66,9 @@ fn is_resource_file(path: &Path) -> bool {
     !hidden && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-fn list(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Appends the resource files under `dir` (recursively: `*.yaml`, `*.yml`, `*.json`, hidden
+/// files skipped) to `out`, as the datastore reads them.
+pub fn list(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

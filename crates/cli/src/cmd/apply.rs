@@ -3,12 +3,7 @@
 //! them are written, or deleted, under Calico's keys in one transaction, as `calicoctl` would.
 //! If any document is unfit, nothing is written.
 
-use std::{
-    collections::BTreeSet,
-    io::Read,
-    path::{Path, PathBuf},
-    process::ExitCode,
-};
+use std::{collections::BTreeSet, io::Read, path::PathBuf, process::ExitCode};
 
 use super::datastore::{Datastore, EtcdTls, etcd_once};
 use crate::BadInput;
@@ -29,24 +24,6 @@ pub struct Args {
     pub etcd: EtcdTls,
 }
 
-/// As the file datastore reads a directory: resource files, hidden ones skipped.
-fn is_resource_file(path: &Path) -> bool {
-    let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
-    !hidden && matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
-}
-
-fn list(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            list(&path, out)?;
-        } else if is_resource_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// The files named on the command line, directories expanded (sorted), with their text.
 fn sources(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -61,7 +38,7 @@ fn sources(paths: &[PathBuf], errors: &mut Vec<String>) -> Vec<(String, String)>
         }
         let mut files = Vec::new();
         if path.is_dir() {
-            if let Err(e) = list(path, &mut files) {
+            if let Err(e) = alp_datastore_file::list(path, &mut files) {
                 errors.push(format!("{}: {e}", path.display()));
             }
             files.sort();
