@@ -26,6 +26,10 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// editor's write-rename dance is read once, complete.
 pub const DEBOUNCE: Duration = Duration::from_millis(2);
 
+/// A file that held resources and is found empty is taken as emptied only once it has stayed
+/// so this long (an editor writing in place truncates it first).
+pub const EMPTY_GRACE: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     modified: Option<SystemTime>,
@@ -161,6 +165,13 @@ impl FileDatastore {
                     continue;
                 }
             };
+            let held = self.files.get(&path).is_some_and(|f| !f.resources.is_empty());
+            let just_written = now.modified.and_then(|m| m.elapsed().ok()).is_none_or(|age| age < EMPTY_GRACE);
+            if text.trim().is_empty() && held && just_written {
+                // Most likely truncated by an in-place write still in progress: its stamp is not
+                // recorded, so the next scan looks again.
+                continue;
+            }
             let mut previous = self.files.remove(&path);
             let mut documents = previous.as_mut().map(|p| std::mem::take(&mut p.documents)).unwrap_or_default();
             let mut good = BTreeMap::new();

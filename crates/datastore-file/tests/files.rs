@@ -112,3 +112,25 @@ fn a_key_in_two_files_comes_from_the_later_one() {
     fs::remove_file(dir.path().join("a.yaml")).unwrap();
     assert_eq!(team(&ds.rescan().events), ["delete x"]);
 }
+
+#[test]
+fn a_file_found_empty_right_after_a_write_is_looked_at_again() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &format!("{}---\n{}", ns("a1", "x"), ns("a2", "x")));
+    let mut ds = FileDatastore::new(dir.path());
+    assert_eq!(summary(&ds.rescan().events), ["apply a1", "apply a2"]);
+
+    // Truncated by an in-place write: nothing is deleted yet.
+    write(dir.path(), "a.yaml", "");
+    assert!(ds.rescan().events.is_empty(), "an empty file just written is not taken at its word");
+    // The write completes.
+    write(dir.path(), "a.yaml", &ns("a1", "y"));
+    assert_eq!(summary(&ds.rescan().events), ["delete a2", "apply a1"]);
+
+    // Emptied for good: once it has stayed empty for the grace period, its resources go.
+    write(dir.path(), "a.yaml", "");
+    assert!(ds.rescan().events.is_empty());
+    let old = std::time::SystemTime::now() - alp_datastore_file::EMPTY_GRACE * 2;
+    fs::File::options().write(true).open(dir.path().join("a.yaml")).unwrap().set_modified(old).unwrap();
+    assert_eq!(summary(&ds.rescan().events), ["delete a1"]);
+}
