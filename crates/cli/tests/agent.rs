@@ -3,53 +3,11 @@
 //! with `alp client`. Policy, pod-label and namespace-label edits each change a verdict without
 //! a restart; a broken file leaves everything else in force; `/metrics` reports it all.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+mod common;
 
-struct Kill(Child);
+use std::{path::Path, time::Duration};
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn alp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_alp"))
-}
-
-fn spawn(args: &[&str], log: &Path) -> Kill {
-    let log = std::fs::File::create(log).unwrap();
-    Kill(alp().args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
-}
-
-/// The code `alp client` reports for `sa` in `ns` calling from `ip`.
-fn verdict(sock: &Path, ns: &str, sa: &str, ip: &str, method: &str, path: &str) -> String {
-    let out = alp()
-        .args(["client", ns, sa, "-d", sock.to_str().unwrap(), "--method", method, "--path", path])
-        .args(["--source-ip", ip, "--source-port", "40000", "--dest-ip", "127.0.0.13", "--dest-port", "8443"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().find_map(|l| l.strip_prefix("code: ")).unwrap_or("none").to_owned()
-}
-
-fn eventually(what: &str, logs: &Path, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(15) {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let agent = std::fs::read_to_string(logs.join("agent.log")).unwrap_or_default();
-    let server = std::fs::read_to_string(logs.join("server.log")).unwrap_or_default();
-    panic!("timed out: {what}\n--- agent\n{agent}\n--- server\n{server}");
-}
+use common::{DENIED, OK, eventually, examples, free_addr, sample, scrape, spawn, verdict};
 
 fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let path = dir.join(file);
@@ -58,39 +16,17 @@ fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
 }
 
-/// `GET /metrics` over plain HTTP/1.0; the body.
-fn scrape(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: agent\r\n\r\n").unwrap();
-    let mut text = String::new();
-    conn.read_to_string(&mut text).unwrap();
-    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default()
-}
-
-/// The value of the sample named exactly `series` (name and labels) in a scrape.
-fn sample(scrape: &str, series: &str) -> Option<f64> {
-    scrape.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
-const OK: &str = "0 (OK)";
-const DENIED: &str = "7 (PERMISSION_DENIED)";
-
 #[test]
 fn agent_feeds_authorizer_and_edits_take_effect() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     std::fs::create_dir(&data).unwrap();
-    let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo");
     for f in ["cluster.yaml", "policies.yaml"] {
-        std::fs::copy(examples.join(f), data.join(f)).unwrap();
+        std::fs::copy(examples().join("demo").join(f), data.join(f)).unwrap();
     }
     let prefix = tmp.path().join("nodeagent");
     let sock = tmp.path().join("authz.sock");
-    let metrics_addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().to_string()
-    };
+    let metrics_addr = free_addr();
     let _agent = spawn(
         &["agent", "--datastore", &format!("file:{}", data.display()), "--node", "demo-node"]
             .into_iter()
@@ -144,7 +80,7 @@ fn agent_feeds_authorizer_and_edits_take_effect() {
     edit(&data, "cluster.yaml", "labels: {env: external}", "labels: {env: internal}");
     eventually("the namespace-label change denies the auditor", tmp.path(), || auditor() == DENIED);
 
-    let metrics = scrape(&metrics_addr);
+    let metrics = scrape(&metrics_addr).unwrap_or_default();
     assert_eq!(sample(&metrics, "alp_agent_datastore_in_sync"), Some(1.0), "{metrics}");
     assert_eq!(sample(&metrics, "alp_agent_policy_sync_streams"), Some(1.0), "one authorizer: {metrics}");
     assert_eq!(sample(&metrics, "alp_agent_policy_sync_streams_joined_total"), Some(1.0), "{metrics}");

@@ -3,10 +3,12 @@
 //! giving exactly what they give from files; and `alp agent` on etcd feeding authorizers through
 //! live changes, an etcd kill and restart, corrupt values and a compaction past its revision.
 
-use std::{
-    path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{
+    DENIED, Kill, OK, alp, client, eventually, examples, free_addr, sample, scrape, spawn, stderr, stdout, verdict,
 };
 
 use alp_datastore_etcd::PREFIX;
@@ -15,22 +17,6 @@ use alp_test_support::etcd::{Etcd, Proxy, raw_client};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-fn examples() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn alp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_alp")).args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `alp ARGS --datastore DS`, which must succeed; its stdout.
@@ -214,81 +200,10 @@ fn apply_get_delete_round_trip() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str], log: &Path) -> Kill {
-    let log = std::fs::File::create(log).unwrap();
-    Kill(Command::new(env!("CARGO_BIN_EXE_alp")).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
-}
-
-/// `alp client`'s answer for `sa` in `ns` calling from `ip`: code and trace.
-fn client(sock: &Path, ns: &str, sa: &str, ip: &str, method: &str, path: &str) -> (String, String) {
-    let out = alp(&[
-        "client",
-        ns,
-        sa,
-        "-d",
-        sock.to_str().unwrap(),
-        "--method",
-        method,
-        "--path",
-        path,
-        "--source-ip",
-        ip,
-        "--source-port",
-        "40000",
-        "--dest-ip",
-        "127.0.0.13",
-        "--dest-port",
-        "8443",
-    ]);
-    let text = stdout(&out);
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("none").to_owned();
-    (field("code: "), field("trace: "))
-}
-
-/// Polls `ok` every 50 ms for up to 15 s; on a timeout, fails with the processes' logs.
-fn eventually(what: &str, logs: &Path, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(15) {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let log = |name: &str| std::fs::read_to_string(logs.join(name)).unwrap_or_default();
-    panic!(
-        "timed out: {what}\n--- agent\n{}\n--- server\n{}\n--- standalone\n{}",
-        log("agent.log"),
-        log("server.log"),
-        log("standalone.log")
-    );
-}
-
-/// The value of the sample named exactly `series` in the agent's `/metrics`.
-fn sample(addr: &str, series: &str) -> Option<f64> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).ok()?;
-    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: agent\r\n\r\n").ok()?;
-    let mut text = String::new();
-    conn.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 /// `alp health readiness`'s exit code.
 fn readiness(sock: &Path) -> Option<i32> {
     alp(&["health", "readiness", "--dial-path", sock.to_str().unwrap()]).status.code()
 }
-
-const OK: &str = "0 (OK)";
-const DENIED: &str = "7 (PERMISSION_DENIED)";
 
 /// Applies `text` (one or more documents) with `alp apply`.
 fn apply_yaml(dir: &Path, ds: &str, text: &str) {
@@ -326,7 +241,7 @@ impl Node {
         let tmp = tempfile::tempdir().unwrap();
         let logs = tmp.path();
         let prefix = logs.join("nodeagent");
-        let metrics = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let metrics = free_addr();
         let agent = spawn(
             &["agent", "--datastore", ds, "--node", "demo-node", "--serve-all", "--metrics-addr", &metrics]
                 .into_iter()
@@ -345,7 +260,7 @@ impl Node {
     }
 
     fn metric(&self, series: &str) -> Option<f64> {
-        sample(&self.metrics, series)
+        sample(&scrape(&self.metrics)?, series)
     }
 
     /// `alp_agent_datastore_events_total` for `event`.
@@ -371,14 +286,14 @@ fn agent_on_etcd_feeds_authorizers_through_changes_and_an_etcd_restart() {
     );
 
     let summary = |sock: &Path, method: &str, path: &str| client(sock, "shop", "summary", "127.0.0.12", method, path);
-    let auditor = || client(&sock, "partners", "auditor", "127.0.0.14", "GET", "/admin/stats").0;
+    let auditor = || verdict(&sock, "partners", "auditor", "127.0.0.14", "GET", "/admin/stats");
     eventually("in sync through the agent", logs, || summary(&sock, "GET", "/records/1").0 == OK);
     eventually("in sync standalone", logs, || summary(&standalone, "GET", "/records/1").0 == OK);
     assert_eq!(readiness(&standalone), Some(0));
     assert_eq!(summary(&sock, "DELETE", "/records/1").0, DENIED);
     let (code, trace) = summary(&sock, "GET", "/admin");
     assert!(code == DENIED && trace.contains("admin-api"), "the security tier: {trace}");
-    assert_eq!(client(&sock, "shop", "customer", "127.0.0.11", "GET", "/records/1").0, DENIED);
+    assert_eq!(verdict(&sock, "shop", "customer", "127.0.0.11", "GET", "/records/1"), DENIED);
     assert_eq!(auditor(), OK);
     let metric = |series: &str| node.metric(series);
     assert_eq!(metric("alp_agent_datastore_connected"), Some(1.0));
