@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use alp_datastore::Event;
+use alp_datastore::{Event, diff};
 use alp_resources::{Resource, ResourceKey};
 
 use crate::codec::{DecodeError, decode};
@@ -134,13 +134,7 @@ impl View {
         }
         let next: BTreeMap<ResourceKey, Arc<Resource>> =
             self.owners.keys().filter_map(|k| self.winner(k).map(|r| (k.clone(), r.clone()))).collect();
-        // As `alp_datastore::diff`, over shared resources: deletes first, then what is new or changed.
-        let deletes = self.emitted.keys().filter(|k| !next.contains_key(*k)).map(|k| Event::Delete(k.clone()));
-        let applies = next
-            .iter()
-            .filter(|(k, r)| self.emitted.get(*k).is_none_or(|cur| !Arc::ptr_eq(cur, r) && cur != *r))
-            .map(|(_, r)| Event::Apply(r.clone()));
-        let events = deletes.chain(applies).collect();
+        let events = diff(&self.emitted, &next);
         self.emitted = next;
         (events, skipped)
     }

@@ -6,7 +6,7 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{borrow::Borrow, collections::BTreeMap, sync::Arc};
 
 pub use alp_resources::{Resource, ResourceError, ResourceKey};
 
@@ -21,10 +21,26 @@ pub enum Event {
     InitDone,
 }
 
-/// The difference between two complete views of a datastore, as events (deletes first).
-pub fn diff(old: &BTreeMap<ResourceKey, Resource>, new: &BTreeMap<ResourceKey, Resource>) -> Vec<Event> {
+/// The difference between two complete views of a datastore, as events (deletes first, then
+/// what is new or changed, each in key order).
+///
+/// The views hold plain or shared resources (`Resource`, `Arc<Resource>`); an applied resource
+/// is `new`'s own when it is shared already, not a copy, and one held by both views (the same
+/// allocation) is unchanged without being compared.
+pub fn diff<O, N>(old: &BTreeMap<ResourceKey, O>, new: &BTreeMap<ResourceKey, N>) -> Vec<Event>
+where
+    O: Borrow<Resource>,
+    N: Borrow<Resource> + Clone + Into<Arc<Resource>>,
+{
+    let unchanged = |cur: &O, r: &N| {
+        let (cur, r): (&Resource, &Resource) = (cur.borrow(), r.borrow());
+        std::ptr::eq(cur, r) || cur == r
+    };
     let deletes = old.keys().filter(|k| !new.contains_key(*k)).map(|k| Event::Delete(k.clone()));
-    let applies = new.iter().filter(|(k, r)| old.get(*k) != Some(*r)).map(|(_, r)| Event::Apply(Arc::new(r.clone())));
+    let applies = new
+        .iter()
+        .filter(|(k, r)| old.get(*k).is_none_or(|cur| !unchanged(cur, r)))
+        .map(|(_, r)| Event::Apply(r.clone().into()));
     deletes.chain(applies).collect()
 }
 
@@ -38,19 +54,48 @@ mod tests {
         (r.key(), r)
     }
 
-    #[test]
-    fn diff_reports_adds_changes_and_deletes() {
-        let old: BTreeMap<_, _> = [ns("a", "x"), ns("b", "x"), ns("c", "x")].into_iter().collect();
-        let new: BTreeMap<_, _> = [ns("a", "x"), ns("b", "y"), ns("d", "x")].into_iter().collect();
-        let events = diff(&old, &new);
-        let summary: Vec<String> = events
+    fn summary(events: &[Event]) -> Vec<String> {
+        events
             .iter()
             .map(|e| match e {
                 Event::Apply(r) => format!("apply {}", r.name()),
                 Event::Delete(k) => format!("delete {}", k.name),
                 Event::InitDone => "init-done".into(),
             })
-            .collect();
-        assert_eq!(summary, ["delete c", "apply b", "apply d"]);
+            .collect()
+    }
+
+    #[test]
+    fn diff_reports_adds_changes_and_deletes() {
+        let old: BTreeMap<_, _> = [ns("a", "x"), ns("b", "x"), ns("c", "x")].into_iter().collect();
+        let new: BTreeMap<_, _> = [ns("a", "x"), ns("b", "y"), ns("d", "x")].into_iter().collect();
+        assert_eq!(summary(&diff(&old, &new)), ["delete c", "apply b", "apply d"]);
+        assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn diff_over_shared_resources_shares_them() {
+        let shared = |entries: Vec<(ResourceKey, Resource)>| -> BTreeMap<_, _> {
+            entries.into_iter().map(|(k, r)| (k, Arc::new(r))).collect()
+        };
+        let old = shared(vec![ns("a", "x"), ns("b", "x"), ns("c", "x")]);
+        let mut new = shared(vec![ns("b", "y"), ns("d", "x")]);
+        // `a` is the same allocation in both, `c` an equal copy: neither is applied.
+        new.insert(old.keys().next().unwrap().clone(), old.values().next().unwrap().clone());
+        let (c_key, c) = ns("c", "x");
+        new.insert(c_key, Arc::new(c));
+        let events = diff(&old, &new);
+        assert_eq!(summary(&events), ["apply b", "apply d"]);
+        for e in &events {
+            let Event::Apply(r) = e else { panic!("{e:?}") };
+            assert!(Arc::ptr_eq(r, &new[&r.key()]), "the new view's resource, not a copy");
+        }
+
+        // Plain views against shared ones, either way round.
+        let plain: BTreeMap<_, _> = old.iter().map(|(k, r)| (k.clone(), Resource::clone(r))).collect();
+        assert_eq!(summary(&diff(&plain, &new)), ["apply b", "apply d"]);
+        let plain_new: BTreeMap<_, _> = new.iter().map(|(k, r)| (k.clone(), Resource::clone(r))).collect();
+        assert_eq!(summary(&diff(&new, &plain_new)), Vec::<String>::new());
+        assert_eq!(summary(&diff(&plain_new, &old)), ["delete d", "apply b"]);
     }
 }
