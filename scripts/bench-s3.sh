@@ -26,10 +26,8 @@
 # uses tokio's timer (1 ms resolution), so they carry up to ~1 ms of pacing delay and cannot show
 # sub-millisecond service times; the closed loop at c1 is the low-load latency to quote.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-cd "$REPO"
-NICE=${NICE:-0}
-RUN="nice -n $NICE"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 REPS=${REPS:-3}
 DUR=${DUR:-5}
@@ -40,22 +38,9 @@ THREADS=${THREADS:-"1 2"}
 LOADS=${LOADS:-"c1 c16 c64 c256x4 r1000 r10000 r20000"}
 OUT=${OUT:-$REPO/bench/results/s3-$(date -u +%Y%m%dT%H%M%SZ)}
 
-if [ "${BUILD:-1}" = 1 ]; then
-  cargo build --release -q -p alp-cli -p alp-loadgen
-fi
-for t in jq /usr/bin/time; do command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }; done
-
-WORK=$(mktemp -d /tmp/alp-bench-s3.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -d "${OUT:-}" ]; then cp "$WORK"/*.log "$OUT"/ 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+need jq bc /usr/bin/time
+build
+work_dir s3
 
 # Private copies: another build of the workspace during the run must not swap binaries under us.
 mkdir -p "$WORK/bin" "$OUT"
@@ -63,25 +48,12 @@ cp target/release/alp target/release/alp-load target/release/alp-replay "$WORK/b
 BIN=$WORK/bin
 
 {
-  echo "date: $(date -u +%FT%TZ)"
-  echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
-  echo "kernel: $(uname -r)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-  echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_info
   echo "NICE=$NICE REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS LOADS=$LOADS"
 } | tee "$OUT/machine.txt"
 
-ticks() { # utime+stime of a pid, in clock ticks
-  local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  s=${s##*) }; set -- $s; echo $(( ${12} + ${13} ))
-}
-busy_ticks() { # all CPUs, every non-idle state
-  local _c u n s i w irq sirq st rest
-  read -r _c u n s i w irq sirq st rest < /proc/stat; echo $(( u + n + s + irq + sirq + st ))
-}
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 rss_anon_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
-HZ=$(getconf CLK_TCK)
 
 # --- policy-sync sources ---------------------------------------------------------------------
 declare -A SERVER_PID SERVER_SOCK START

@@ -28,10 +28,8 @@
 # default), BUILD (1), PERF (0), OUT (bench/results/s4-<utc time>), ALP_ENVOY (the Envoy binary).
 # Output: $OUT/runs.jsonl, $OUT/summary.md, $OUT/verdicts.txt, the wrk outputs and the logs.
 set -euo pipefail
-REPO=$(cd "$(dirname "$0")/.." && pwd)
-cd "$REPO"
-NICE=${NICE:-0}
-RUN="nice -n $NICE"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 REPS=${REPS:-3}
 DUR=${DUR:-10}
@@ -46,49 +44,20 @@ SRC_ADDR=127.64.0.11 # S2's pod ns-0/sa-1 (10.64.0.11), moved to loopback
 HOST=svc-0.ns-0.svc.cluster.local
 BENCH_PATH='/api/v1/items/42?verbose=1'
 
-for t in wrk curl openssl jq bc /usr/bin/time "$ENVOY"; do
-  command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
-done
-if [ "${BUILD:-1}" = 1 ]; then
-  cargo build --release -q -p alp-cli -p alp-loadgen
-fi
+need wrk curl openssl jq bc /usr/bin/time "$ENVOY"
+build
 
-WORK=$(mktemp -d /tmp/alp-bench-s4.XXXXXX)
-PIDS=()
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ -d "${OUT:-}" ]; then cp "$WORK"/*.log "$OUT"/ 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir s4
 mkdir -p "$WORK/bin" "$WORK/certs" "$OUT"
 cp target/release/alp target/release/alp-replay "$WORK/bin/"
 BIN=$WORK/bin
 CERTS=$WORK/certs
 
 {
-  echo "date: $(date -u +%FT%TZ)"
-  echo "host: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), nproc $(nproc)"
-  echo "kernel: $(uname -r)"
-  echo "envoy: $("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1)"
-  echo "wrk: $(wrk -v 2>&1 | head -1)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null)$(git diff --quiet 2>/dev/null || echo ' (dirty tree)')"
-  echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  machine_info "envoy: $("$ENVOY" --version 2>/dev/null | grep -o 'version: [^ ]*' | head -1)" "wrk: $(wrk -v 2>&1 | head -1)"
   echo "NICE=$NICE PATHS=$PATHS REPS=$REPS DUR=$DUR CONNS=$CONNS ALP_THREADS=$ALP_THREADS; Envoy --concurrency 1 (client and server), wrk -t1"
 } | tee "$OUT/machine.txt"
 
-ticks() {
-  local s; s=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-  s=${s##*) }; set -- $s; echo $(( ${12} + ${13} ))
-}
-busy_ticks() {
-  local _c u n s i w irq sirq st rest
-  read -r _c u n s i w irq sirq st rest < /proc/stat; echo $(( u + n + s + irq + sirq + st ))
-}
-HZ=$(getconf CLK_TCK)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_for() { # seconds, description, command...
   local limit=$1 what=$2; shift 2
