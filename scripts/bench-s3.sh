@@ -15,16 +15,17 @@
 # Knobs (environment): REPS (3), DUR measured seconds (5), WARM warm-up seconds (1), IDLE seconds
 # idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), LOADS ("c1 c16 c64 c256x4 r1000
 # r10000 r20000": cN = closed loop, N in flight; cNxM = over M connections; rN = open loop N/s), BUILD (1:
-# cargo build first), OUT (bench/results/s3-<utc time>).
+# cargo build first), PIN (1), OUT (bench/results/s3-<utc time>).
 # Output: $OUT/runs.jsonl (one alp-load JSON object per run, annotated), $OUT/summary.md,
 # $OUT/machine.txt, the server logs.
 #
-# The load generator (single-threaded tokio) shares the machine's cores with the server; its CPU
-# is reported per check next to the server's, and so is CPU taken by processes that are not ours
-# during each run ("foreign", from /proc/stat), so noisy runs can be told apart.
-# Open-loop latencies are measured by alp-load from each check's intended send time; its pacing
-# uses tokio's timer (1 ms resolution), so they carry up to ~1 ms of pacing delay and cannot show
-# sub-millisecond service times; the closed loop at c1 is the low-load latency to quote.
+# The load generator (one thread: h2 straight, requests encoded once, open loop paced by a
+# timerfd) shares the machine with the server. PIN=1 (default) keeps them off each other's core:
+# a one-thread server on CPU 0, the generator on CPU 1 (a two-thread server is not pinned); PIN=0
+# lets the scheduler place them. The generator's CPU is reported per check next to the server's,
+# and so is CPU taken by processes that are not ours during each run ("foreign", from
+# /proc/stat), so noisy runs can be told apart. Open-loop latency runs from each check's send;
+# how late the send was against its schedule is reported apart ("lag").
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -37,6 +38,13 @@ STORES=${STORES:-"s2 s1"}
 THREADS=${THREADS:-"1 2"}
 LOADS=${LOADS:-"c1 c16 c64 c256x4 r1000 r10000 r20000"}
 OUT=${OUT:-$REPO/bench/results/s3-$(date -u +%Y%m%dT%H%M%SZ)}
+PIN=${PIN:-1}
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+  SERVER_CPU="taskset -c 0" LOADGEN_CPU="taskset -c 1"
+  need taskset
+else
+  SERVER_CPU="" LOADGEN_CPU=""
+fi
 
 need jq bc /usr/bin/time
 build
@@ -49,7 +57,7 @@ BIN=$WORK/bin
 
 {
   machine_info
-  echo "NICE=$NICE REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS LOADS=$LOADS"
+  echo "NICE=$NICE PIN=$PIN REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS LOADS=$LOADS"
 } | tee "$OUT/machine.txt"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -78,7 +86,9 @@ start_servers() { # rep
   for cfg in "${CONFIGS[@]}"; do
     store=${cfg%-t*}; th=${cfg#*-t}
     SERVER_SOCK[$cfg]=$WORK/authz-$cfg.sock
-    ALP_LOG=info NO_COLOR=1 $RUN "$BIN/alp" server -l "${SERVER_SOCK[$cfg]}" -d "$WORK/sync-$store.sock" --threads "$th" \
+    pin=$([ "$th" = 1 ] && echo "$SERVER_CPU" || true)
+    # shellcheck disable=SC2086 # $pin is a command prefix or nothing
+    ALP_LOG=info NO_COLOR=1 $pin $RUN "$BIN/alp" server -l "${SERVER_SOCK[$cfg]}" -d "$WORK/sync-$store.sock" --threads "$th" \
       >>"$WORK/alp-$cfg.log" 2>&1 &
     SERVER_PID[$cfg]=$!
     PIDS+=($!)
@@ -137,7 +147,7 @@ for rep in $(seq "$REPS"); do
       b0=$(busy_ticks); s0=$(ticks "$pid")
       # shellcheck disable=SC2046
       /usr/bin/time -f '%U %S' -o "$WORK/time" timeout "$(echo "$DUR + $WARM + 60" | bc)" \
-        $RUN "$BIN/alp-load" --target "${SERVER_SOCK[$cfg]}" --scenario "$store" $(load_args "$load") \
+        $LOADGEN_CPU $RUN "$BIN/alp-load" --target "${SERVER_SOCK[$cfg]}" --scenario "$store" $(load_args "$load") \
         --duration "$DUR" --warmup "$WARM" --server-pid "$pid" --json >"$WORK/one.json"
       b1=$(busy_ticks); s1=$(ticks "$pid")
       read -r lu ls <"$WORK/time"
@@ -174,14 +184,14 @@ done
   echo "server at the end of the run (loads run in the order shown, on a server started fresh for the repetition);"
   echo "foreign = CPU used by processes that are not ours during the run, % of one core (max of the repetitions)."
   echo
-  echo "| store | threads | load | checks/s | p50 µs | p99 µs | p99.9 µs | server CPU | loadgen CPU | RSS KiB at end | errors | foreign % |"
-  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| store | threads | load | checks/s | p50 µs | p99 µs | p99.9 µs | lag p99 µs | server CPU | loadgen CPU | RSS KiB at end | errors | foreign % |"
+  echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   jq -s -r --arg loads "$LOADS" '
     ($loads | split(" ") | map(select(. != ""))) as $order |
     def med: sort | if length == 0 then null else .[(length - 1) / 2 | floor] end;
     def r1: if . == null then "-" else (. * 10 | round / 10 | tostring) end;
     group_by([.store, .threads, .load]) | sort_by(.[0].store != "s2", .[0].threads, (.[0].load as $l | $order | index($l))) | .[] |
-    "| \(.[0].store) | \(.[0].threads) | \(.[0].load) | \(map(.throughput_per_s) | med | floor) | \(map(.p50_us) | med | r1) | \(map(.p99_us) | med | r1) | \(map(.p999_us) | med | r1) | \(map(.server_cpu_us_per_check) | med | r1) | \(map(.loadgen_cpu_us_per_check) | med | r1) | \(map(.server_rss_kib) | med) | \(map(.errors) | add) | \(map(.foreign_cpu_pct) | max) |"
+    "| \(.[0].store) | \(.[0].threads) | \(.[0].load) | \(map(.throughput_per_s) | med | floor) | \(map(.p50_us) | med | r1) | \(map(.p99_us) | med | r1) | \(map(.p999_us) | med | r1) | \(map(.pacing_lag_p99_us) | map(select(. != null)) | med | r1) | \(map(.server_cpu_us_per_check) | med | r1) | \(map(.loadgen_cpu_us_per_check) | med | r1) | \(map(.server_rss_kib) | med) | \(map(.errors) | add) | \(map(.foreign_cpu_pct) | max) |"
   ' "$RUNS"
 } | tee "$OUT/summary.md"
 echo "results: $OUT"

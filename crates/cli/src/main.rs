@@ -10,6 +10,7 @@ mod signals;
 use std::{ffi::OsString, path::Path, process::ExitCode};
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
 /// Input that is malformed: reported on stderr, exit code 2.
 #[derive(Debug)]
@@ -76,15 +77,26 @@ fn arguments() -> Vec<OsString> {
     args
 }
 
+/// Logs to stderr at the level `ALP_LOG` sets (`LEVEL` and `TARGET=LEVEL`, comma-separated,
+/// e.g. `info,alp_sync=debug`), else info (debug for alp's own crates with `--debug`). A
+/// `Targets` filter, not `EnvFilter`: it needs no regex engine, whose code an idle sidecar
+/// would otherwise keep mapped.
 fn init_logs(debug: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ALP_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if debug {
-            "info,alp=debug,alp_sync=debug,alp_authz_server=debug"
-        } else {
-            "info"
-        })
-    });
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let default = if debug { "info,alp=debug,alp_sync=debug,alp_authz_server=debug" } else { "info" };
+    let (filter, bad) = match std::env::var("ALP_LOG") {
+        Ok(spec) => match spec.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(e) => (default.parse().unwrap_or_default(), Some(format!("ALP_LOG={spec:?} ignored: {e}"))),
+        },
+        Err(_) => (default.parse().unwrap_or_default(), None),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .try_init();
+    if let Some(bad) = bad {
+        tracing::warn!("{bad}");
+    }
 }
 
 fn main() -> ExitCode {

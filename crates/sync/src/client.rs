@@ -7,7 +7,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use alp_engine::{Config, Live, Store};
+use alp_engine::{Config, Live, Snapshot, Store};
 use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::PolicySyncClient};
 use futures::{FutureExt as _, Stream, StreamExt as _};
 use hyper_util::rt::TokioIo;
@@ -200,7 +200,7 @@ where
         stats.messages += batch;
         live.count_updates(batch);
         if store.in_sync() {
-            let snapshot = store.snapshot();
+            let snapshot = build_snapshot(store).await?;
             let policies = snapshot.policy_count();
             let endpoint = snapshot.has_endpoint();
             let (ip_sets, members) = snapshot.ip_set_stats();
@@ -215,6 +215,21 @@ where
             return end;
         }
     }
+}
+
+/// Builds the snapshot on tokio's blocking pool: a large store takes tens of milliseconds (S1:
+/// 80 ms), and checks must not wait for it on a runtime of one thread. The store is lent to the
+/// builder and put back.
+async fn build_snapshot(store: &mut Store) -> Result<Arc<Snapshot>, Status> {
+    let owned = std::mem::take(store);
+    let (owned, snapshot) = tokio::task::spawn_blocking(move || {
+        let snapshot = owned.snapshot();
+        (owned, snapshot)
+    })
+    .await
+    .map_err(|e| Status::internal(format!("building the policy snapshot: {e}")))?;
+    *store = owned;
+    Ok(snapshot)
 }
 
 fn apply(store: &mut Store, msg: &ToDataplane) {
@@ -270,12 +285,14 @@ mod tests {
         ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
     }
 
-    async fn yield_until(mut cond: impl FnMut() -> bool) {
+    /// Waits (up to 10 s) for `cond`; snapshots are built on the blocking pool, so the pump
+    /// needs real time, not only turns of this runtime.
+    async fn wait_until(mut cond: impl FnMut() -> bool) {
         for _ in 0..10_000 {
             if cond() {
                 return;
             }
-            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         panic!("condition never held");
     }
@@ -320,12 +337,14 @@ mod tests {
         send(ns("a"));
         send(in_sync());
         // The test runtime has one thread: the pump runs only when this task waits.
-        yield_until(|| live.published() >= 1).await;
+        wait_until(|| live.published() >= 1).await;
         assert_eq!(live.published(), 1);
         for m in [ns("b"), bad(), ns("c")] {
             send(m);
         }
-        yield_until(|| live.updates() >= 5).await;
+        wait_until(|| live.published() >= 2).await;
+        assert_eq!(live.updates(), 5);
+        tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(live.published(), 2, "three messages ready together: one publish");
         assert!(live.load().as_ref().is_some_and(|s| s.namespace_labels("c").is_some()));
         msg_tx.unbounded_send(Err(Status::unavailable("gone"))).unwrap_or_else(|e| panic!("{e}"));

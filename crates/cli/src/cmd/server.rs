@@ -37,8 +37,8 @@ pub struct Args {
     /// Accept SPIFFE identities of this trust domain only (difference D7).
     #[arg(long, env = "ALP_TRUST_DOMAIN")]
     pub trust_domain: Option<String>,
-    /// Tokio worker threads.
-    #[arg(long, env = "ALP_THREADS", default_value_t = 2)]
+    /// Threads serving checks (1: a single-threaded runtime; more: a work-stealing one).
+    #[arg(long, env = "ALP_THREADS", default_value_t = 1)]
     pub threads: usize,
 }
 
@@ -66,11 +66,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let datastore = args.datastore.clone().map(|d| d.with_tls(&args.etcd)).transpose()?;
     let terminate_addr = dikastes_http_bind()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    // One thread (the default): tokio's current-thread scheduler. A sidecar's checks are short
+    // and independent, and on one thread they need none of the work-stealing scheduler's
+    // cross-thread hand-offs (S3 in BENCHMARKS.md); snapshots are built off this thread.
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
+    }
+    .context("starting the runtime")?;
     runtime.block_on(async move {
         let live = Live::new();
         let metrics = Arc::new(Metrics::new(live.clone()));
