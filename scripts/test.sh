@@ -10,6 +10,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== the sidecar build (alp-cli without default features) stays clean"
+cargo clippy -p alp-cli --no-default-features --bins --locked -- -D warnings
+
 echo "== fuzz targets type-check"
 # fuzz/ is its own workspace (cargo fuzz builds it on nightly); checked here on stable so that its
 # targets keep compiling. In the workspace's target dir, where clippy has just checked most of

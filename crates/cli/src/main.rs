@@ -38,23 +38,30 @@ struct Cli {
 enum Command {
     /// The authorizer: Envoy ext_authz fed by a policy-sync stream.
     Server(cmd::server::Args),
+    #[cfg(feature = "full")]
     /// The node agent: datastore → per-workload policy-sync sockets.
     Agent(cmd::agent::Args),
+    #[cfg(feature = "full")]
     /// Print the policy-sync stream a workload would receive, as JSON lines.
     Calc(cmd::calc::Args),
     /// Send one Check to a running authorizer and print the answer.
     Client(cmd::client::Args),
     /// Ask a running authorizer whether it is live or ready (exit 0 / 1 / 2 / 3).
     Health(cmd::health::Args),
+    #[cfg(feature = "full")]
     /// Decide requests offline against a policy-sync stream.
     Eval(cmd::eval::Args),
+    #[cfg(feature = "full")]
     /// The Calico selector language.
     #[command(subcommand)]
     Selector(cmd::selector::Command),
+    #[cfg(feature = "full")]
     /// Write resources to the etcd datastore in Calico's layout (as calicoctl apply).
     Apply(cmd::apply::Args),
+    #[cfg(feature = "full")]
     /// Delete resources from the etcd datastore (as calicoctl delete).
     Delete(cmd::apply::Args),
+    #[cfg(feature = "full")]
     /// Read resources back from the etcd datastore as YAML or JSON (as calicoctl get).
     Get(cmd::get::Args),
 }
@@ -114,14 +121,21 @@ fn main() -> ExitCode {
     init_logs(cli.debug);
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(args),
+        #[cfg(feature = "full")]
         Command::Agent(args) => cmd::agent::run(args),
+        #[cfg(feature = "full")]
         Command::Calc(args) => cmd::calc::run(args),
         Command::Client(args) => cmd::client::run(args),
         Command::Health(args) => Ok(cmd::health::run(args)),
+        #[cfg(feature = "full")]
         Command::Eval(args) => cmd::eval::run(args),
+        #[cfg(feature = "full")]
         Command::Selector(cmd) => cmd::selector::run(cmd),
+        #[cfg(feature = "full")]
         Command::Apply(args) => cmd::apply::apply(args),
+        #[cfg(feature = "full")]
         Command::Delete(args) => cmd::apply::delete(args),
+        #[cfg(feature = "full")]
         Command::Get(args) => cmd::get::run(args),
     };
     match result {

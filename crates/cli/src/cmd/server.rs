@@ -8,6 +8,7 @@ use alp_sync::ClientConfig;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "full")]
 use super::datastore::{Datastore, EtcdTls, WorkloadFeed, calculate, parse_workload, spawn_watch};
 use crate::BadInput;
 
@@ -20,15 +21,19 @@ pub struct Args {
     #[arg(short = 'l', long, env = "ALP_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: String,
     /// The policy-sync socket of the node agent (Felix or `alp agent`).
-    #[arg(short = 'd', long, env = "ALP_DIAL", conflicts_with = "datastore")]
+    #[cfg_attr(feature = "full", arg(short = 'd', long, env = "ALP_DIAL", conflicts_with = "datastore"))]
+    #[cfg_attr(not(feature = "full"), arg(short = 'd', long, env = "ALP_DIAL"))]
     pub dial: Option<PathBuf>,
     /// Standalone, without an agent: calculate the policy from this datastore (`file:DIR` or
     /// `etcd:http://HOST:PORT[,…]`).
+    #[cfg(feature = "full")]
     #[arg(long, env = "ALP_DATASTORE", requires = "workload")]
     pub datastore: Option<Datastore>,
+    #[cfg(feature = "full")]
     #[command(flatten)]
     pub etcd: EtcdTls,
     /// Standalone: the workload (`NAMESPACE/POD`) this authorizer serves.
+    #[cfg(feature = "full")]
     #[arg(long, env = "ALP_WORKLOAD", value_parser = parse_workload, requires = "datastore")]
     pub workload: Option<String>,
     /// Prometheus metrics on this address (`/metrics`).
@@ -61,10 +66,19 @@ fn dikastes_http_bind() -> anyhow::Result<Option<SocketAddr>> {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listen: Listen = args.listen.parse().map_err(|e| BadInput(format!("--listen {}: {e}", args.listen)))?;
-    if args.dial.is_none() && args.datastore.is_none() {
-        bail!(BadInput("give --dial (the policy-sync socket) or --datastore with --workload".into()));
-    }
+    #[cfg(feature = "full")]
     let datastore = args.datastore.clone().map(|d| d.with_tls(&args.etcd)).transpose()?;
+    #[cfg(feature = "full")]
+    let standalone_feed = datastore.zip(args.workload.clone());
+    #[cfg(not(feature = "full"))]
+    let standalone_feed: Option<std::convert::Infallible> = None;
+    if args.dial.is_none() && standalone_feed.is_none() {
+        bail!(BadInput(if cfg!(feature = "full") {
+            "give --dial (the policy-sync socket) or --datastore with --workload".into()
+        } else {
+            "give --dial (the policy-sync socket); this build has no standalone mode".into()
+        }));
+    }
     let terminate_addr = dikastes_http_bind()?;
     // One thread (the default): tokio's current-thread scheduler. A sidecar's checks are short
     // and independent, and on one thread they need none of the work-stealing scheduler's
@@ -81,16 +95,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         crate::signals::spawn_shutdown_on_signal(shutdown.clone())?;
 
         let engine = Config { trust_domain: args.trust_domain.clone() };
-        let sync_task = match (args.dial.clone(), datastore, args.workload.clone()) {
-            (Some(dial), _, _) => {
+        let sync_task = match (args.dial.clone(), standalone_feed) {
+            (Some(dial), _) => {
                 let mut sync = ClientConfig::new(dial);
                 sync.engine = engine;
                 tokio::spawn(alp_sync::run_client(sync, live.clone(), shutdown.child_token()))
             }
-            (None, Some(datastore), Some(workload)) => {
+            #[cfg(feature = "full")]
+            (None, Some((datastore, workload))) => {
                 tokio::spawn(standalone(datastore, workload, engine, live.clone(), shutdown.child_token()))
             }
-            _ => unreachable!("checked above"),
+            #[cfg(not(feature = "full"))]
+            (None, Some(never)) => match never {},
+            (None, None) => unreachable!("checked above"),
         };
 
         let mut http = Vec::new();
@@ -116,10 +133,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+#[cfg(feature = "full")]
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+#[cfg(feature = "full")]
 /// Standalone: the agent's calculator in-process for one workload, feeding the store directly.
 ///
 /// Readiness is InSync and a reachable datastore: while etcd is away the last snapshot keeps
