@@ -100,6 +100,8 @@ struct Tally {
     hist: Option<Histogram<u64>>,
     codes: BTreeMap<i32, u64>,
     errors: u64,
+    /// Errors by kind (their messages), so a failing run says why.
+    causes: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -107,13 +109,16 @@ impl Tally {
         Tally { hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).ok(), ..Tally::default() }
     }
 
-    fn record(&mut self, ns: u64, code: Option<i32>) {
+    fn record(&mut self, ns: u64, result: Result<i32, grpc::CheckError>) {
         if let Some(h) = &mut self.hist {
             let _ = h.record(ns.max(1));
         }
-        match code {
-            Some(c) => *self.codes.entry(c).or_default() += 1,
-            None => self.errors += 1,
+        match result {
+            Ok(c) => *self.codes.entry(c).or_default() += 1,
+            Err(e) => {
+                self.errors += 1;
+                *self.causes.entry(e.to_string()).or_default() += 1;
+            }
         }
     }
 
@@ -125,6 +130,9 @@ impl Tally {
             *self.codes.entry(c).or_default() += n;
         }
         self.errors += other.errors;
+        for (c, n) in other.causes {
+            *self.causes.entry(c).or_default() += n;
+        }
     }
 }
 
@@ -142,7 +150,7 @@ async fn closed_loop(
         if start >= stop_at {
             return tally;
         }
-        let code = grpc::check(&client, reqs[i % reqs.len()].clone()).await.ok();
+        let code = grpc::check(&client, reqs[i % reqs.len()].clone()).await;
         i += 1;
         if start >= warm_until {
             tally.record(start.elapsed().as_nanos() as u64, code);
@@ -201,7 +209,7 @@ async fn open_loop(
     warm_until: Instant,
     stop_at: Instant,
 ) -> anyhow::Result<(Tally, Tally)> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, Option<i32>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, u64, Result<i32, grpc::CheckError>)>();
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let ticker = Ticker::new(interval).context("timerfd")?;
     let begin = Instant::now();
@@ -220,7 +228,7 @@ async fn open_loop(
             let measured = intended >= warm_until;
             tokio::spawn(async move {
                 let sent = Instant::now();
-                let resp = grpc::check(&client, req).await.ok();
+                let resp = grpc::check(&client, req).await;
                 if measured {
                     let lag = sent.saturating_duration_since(intended).as_nanos() as u64;
                     let _ = tx.send((sent.elapsed().as_nanos() as u64, lag, resp));
@@ -233,7 +241,7 @@ async fn open_loop(
     let mut lag = Tally::new();
     while let Some((ns, late, code)) = rx.recv().await {
         tally.record(ns, code);
-        lag.record(late.max(1), Some(0));
+        lag.record(late.max(1), Ok(0));
     }
     Ok((tally, lag))
 }
@@ -296,7 +304,7 @@ fn main() -> anyhow::Result<()> {
             "checks": checks,
             "throughput_per_s": checks as f64 / args.duration,
             "p50_us": us(0.50), "p99_us": us(0.99), "p999_us": us(0.999), "max_us": hist.max() as f64 / 1000.0,
-            "codes": tally.codes, "errors": tally.errors,
+            "codes": tally.codes, "errors": tally.errors, "error_causes": tally.causes,
             "server_cpu_us_per_check": cpu_us_per_check,
             "server_rss_kib": rss,
             "pacing_lag_p50_us": lag.map(|l| l.0), "pacing_lag_p99_us": lag.map(|l| l.1),
@@ -305,13 +313,14 @@ fn main() -> anyhow::Result<()> {
             println!("{report}");
         } else {
             println!(
-                "{mode}: {checks} checks, {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, codes {:?}, errors {}, server CPU/check {}, server RSS {}{}",
+                "{mode}: {checks} checks, {:.0}/s, p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, codes {:?}, errors {} {:?}, server CPU/check {}, server RSS {}{}",
                 checks as f64 / args.duration,
                 us(0.50),
                 us(0.99),
                 us(0.999),
                 tally.codes,
                 tally.errors,
+                tally.causes,
                 cpu_us_per_check.map_or("-".into(), |c| format!("{c:.1} µs")),
                 rss.map_or("-".into(), |r| format!("{} KiB", r)),
                 lag.map_or(String::new(), |(p50, p99)| format!(", pacing lag p50 {p50:.1} µs, p99 {p99:.1} µs")),
