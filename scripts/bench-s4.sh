@@ -24,7 +24,7 @@
 # of a shared machine disturb the measurement less; "foreign" CPU is reported either way.
 # PATHS="a b c d" adds (d): (c) with no request headers in the CheckRequest (ext_authz
 # allowed_headers matching none), to see what the headers cost.
-# Knobs: REPS (3), DUR wrk seconds (10), CONNS wrk connections (16), ALP_THREADS (2, alp's
+# Knobs: REPS (3), DUR wrk seconds (10), CONNS wrk connections (16), ALP_THREADS (1, alp's
 # default), BUILD (1), PERF (0), OUT (bench/results/s4-<utc time>), ALP_ENVOY (the Envoy binary).
 # Output: $OUT/runs.jsonl, $OUT/summary.md, $OUT/verdicts.txt, the wrk outputs and the logs.
 set -euo pipefail
@@ -34,7 +34,7 @@ source "$(dirname "$0")/lib.sh"
 REPS=${REPS:-3}
 DUR=${DUR:-10}
 CONNS=${CONNS:-16}
-ALP_THREADS=${ALP_THREADS:-2}
+ALP_THREADS=${ALP_THREADS:-1}
 PERF=${PERF:-0}
 ENVOY=${ALP_ENVOY:-$REPO/.venv/bin/envoy}
 OUT=${OUT:-$REPO/bench/results/s4-$(date -u +%Y%m%dT%H%M%SZ)}
