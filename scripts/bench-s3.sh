@@ -14,7 +14,8 @@
 # NICE=-10 runs everything we start at that priority (needs root), so that builds of other users
 # of a shared machine disturb the measurement less; "foreign" CPU is reported either way.
 # Knobs (environment): REPS (3), DUR measured seconds (5), WARM warm-up seconds (1), IDLE seconds
-# idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), BUILDS ("sidecar full"),
+# idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), BUILDS ("sidecar full"; "echo"
+# adds alp-echo, which answers OK without decoding: the floor of the hop on this machine),
 # LOADS ("c1 c16 c64 c256x4 r1000 r10000 r20000": cN = closed loop, N in flight; cNxM = over M
 # connections; rN = open loop N/s), BUILD (1: cargo build first), PIN (1), OUT
 # (bench/results/s3-<utc time>).
@@ -63,7 +64,7 @@ work_dir s3
 
 # Private copies: another build of the workspace during the run must not swap binaries under us.
 mkdir -p "$WORK/bin" "$OUT"
-cp target/release/alp target/release/alp-load target/release/alp-replay "$WORK/bin/"
+cp target/release/alp target/release/alp-load target/release/alp-replay target/release/alp-echo "$WORK/bin/"
 cp "$SIDECAR" "$WORK/bin/alp-sidecar"
 cp target/release/alp "$WORK/bin/alp-full"
 BIN=$WORK/bin
@@ -101,9 +102,14 @@ start_servers() { # rep
     parse_cfg "$cfg"
     SERVER_SOCK[$cfg]=$WORK/authz-$cfg.sock
     pin=$([ "$th" = 1 ] && echo "$SERVER_CPU" || true)
-    # shellcheck disable=SC2086 # $pin is a command prefix or nothing
-    ALP_LOG=info NO_COLOR=1 $pin $RUN "$BIN/alp-$build" server -l "${SERVER_SOCK[$cfg]}" -d "$WORK/sync-$store.sock" --threads "$th" \
-      >>"$WORK/alp-$cfg.log" 2>&1 &
+    if [ "$build" = echo ]; then
+      # shellcheck disable=SC2086
+      $pin $RUN "$BIN/alp-echo" --socket "${SERVER_SOCK[$cfg]}" >>"$WORK/alp-$cfg.log" 2>&1 &
+    else
+      # shellcheck disable=SC2086 # $pin is a command prefix or nothing
+      ALP_LOG=info NO_COLOR=1 $pin $RUN "$BIN/alp-$build" server -l "${SERVER_SOCK[$cfg]}" -d "$WORK/sync-$store.sock" \
+        --threads "$th" >>"$WORK/alp-$cfg.log" 2>&1 &
+    fi
     SERVER_PID[$cfg]=$!
     PIDS+=($!)
     START[$cfg]=$(date +%s.%N)
@@ -112,7 +118,8 @@ start_servers() { # rep
     parse_cfg "$cfg"
     limit=$([ "$store" = s1 ] && echo 60 || echo 10)
     start=${START[$cfg]}
-    until "$BIN/alp" health readiness --dial-path "${SERVER_SOCK[$cfg]}" >/dev/null 2>&1; do
+    until if [ "$build" = echo ]; then [ -S "${SERVER_SOCK[$cfg]}" ]; else
+      "$BIN/alp" health readiness --dial-path "${SERVER_SOCK[$cfg]}" >/dev/null 2>&1; fi; do
       if [ "$(echo "$(date +%s.%N) - $start > $limit" | bc)" = 1 ]; then
         echo "$cfg not ready after ${limit}s" >&2; tail -5 "$WORK/alp-$cfg.log" >&2; exit 1
       fi
