@@ -90,13 +90,14 @@ fn arguments() -> Vec<OsString> {
 /// would otherwise keep mapped.
 fn init_logs(debug: bool) {
     let default = if debug { "info,alp=debug,alp_sync=debug,alp_authz_server=debug" } else { "info" };
-    let (filter, bad) = match std::env::var("ALP_LOG") {
+    let (from_env, bad) = match std::env::var("ALP_LOG") {
         Ok(spec) => match spec.parse::<Targets>() {
-            Ok(filter) => (filter, None),
-            Err(e) => (default.parse().unwrap_or_default(), Some(format!("ALP_LOG={spec:?} ignored: {e}"))),
+            Ok(filter) => (Some(filter), None),
+            Err(e) => (None, Some(format!("ALP_LOG={spec:?} ignored: {e}"))),
         },
-        Err(_) => (default.parse().unwrap_or_default(), None),
+        Err(_) => (None, None),
     };
+    let filter = from_env.unwrap_or_else(|| default.parse().unwrap_or_default());
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
         .with(filter)
