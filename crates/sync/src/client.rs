@@ -200,7 +200,9 @@ where
         stats.messages += batch;
         live.count_updates(batch);
         if store.in_sync() {
-            let snapshot = build_snapshot(store).await?;
+            let snapshot = build_snapshot(store)
+                .await
+                .map_err(|e| Status::internal(format!("building the policy snapshot: {e}")))?;
             let policies = snapshot.policy_count();
             let endpoint = snapshot.has_endpoint();
             let (ip_sets, members) = snapshot.ip_set_stats();
@@ -217,17 +219,16 @@ where
     }
 }
 
-/// Builds the snapshot on tokio's blocking pool: a large store takes tens of milliseconds (S1:
-/// 80 ms), and checks must not wait for it on a runtime of one thread. The store is lent to the
-/// builder and put back.
-async fn build_snapshot(store: &mut Store) -> Result<Arc<Snapshot>, Status> {
+/// Builds `store`'s snapshot on tokio's blocking pool: a large store takes tens of milliseconds
+/// (S1: 80 ms), and checks must not wait for it on a runtime of one thread. The store is lent to
+/// the builder and put back; if the builder panicked, it is left empty and the error returned.
+pub async fn build_snapshot(store: &mut Store) -> Result<Arc<Snapshot>, tokio::task::JoinError> {
     let owned = std::mem::take(store);
     let (owned, snapshot) = tokio::task::spawn_blocking(move || {
         let snapshot = owned.snapshot();
         (owned, snapshot)
     })
-    .await
-    .map_err(|e| Status::internal(format!("building the policy snapshot: {e}")))?;
+    .await?;
     *store = owned;
     Ok(snapshot)
 }

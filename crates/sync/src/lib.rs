@@ -12,7 +12,7 @@ pub mod processor;
 pub mod server;
 
 pub use backoff::{Backoff, Jitter};
-pub use client::{ClientConfig, MAX_MESSAGE_BYTES, SyncError, run_client};
+pub use client::{ClientConfig, MAX_MESSAGE_BYTES, SyncError, build_snapshot, run_client};
 pub use metrics::ServerMetrics;
 pub use processor::{EndpointKey, JoinId, MAX_MEMBERS_PER_MESSAGE, Outgoing, Processor};
 pub use server::{DEFAULT_QUEUE_LIMIT, LocalWorkload, ServeError, ServerConfig, SocketLayout, serve_workload_sockets};

@@ -169,7 +169,15 @@ async fn standalone(
         live.set_connected(connected);
         if store.in_sync() {
             if applied {
-                live.publish(store.snapshot(), now_ms());
+                match alp_sync::build_snapshot(&mut store).await {
+                    Ok(snapshot) => live.publish(snapshot, now_ms()),
+                    Err(e) => {
+                        // The store went with the builder: the last snapshot keeps serving, not ready.
+                        tracing::error!(error = %e, "building the policy snapshot failed; standalone feed stopped");
+                        live.set_in_sync(false);
+                        break;
+                    }
+                }
             }
             live.set_in_sync(connected);
         }
