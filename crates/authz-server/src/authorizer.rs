@@ -3,9 +3,10 @@
 use std::{sync::Arc, time::Instant};
 
 use alp_engine::{Code, Live, decide};
-use alp_envoy::to_request;
+use alp_envoy::{to_request, wants_trace, wire};
+use alp_model::Request;
 use envoy_types::pb::{
-    envoy::service::auth::v3::{CheckRequest, CheckResponse, authorization_server::Authorization},
+    envoy::service::auth::v3::{CheckRequest, CheckResponse},
     google::rpc::Status,
 };
 use tracing::debug;
@@ -25,11 +26,8 @@ pub enum Kind {
 
 impl Kind {
     /// The check's kind, as the `kind` label of `alp_checks_total`.
-    pub fn of(req: &CheckRequest) -> Kind {
-        match req.attributes.as_ref().and_then(|a| a.request.as_ref()).and_then(|r| r.http.as_ref()) {
-            Some(_) => Kind::Http,
-            None => Kind::Network,
-        }
+    pub fn of(req: &Request<'_>) -> Kind {
+        if req.http.is_some() { Kind::Http } else { Kind::Network }
     }
 
     /// `http` or `network`.
@@ -53,8 +51,19 @@ impl Authorizer {
         Authorizer { live, metrics }
     }
 
-    /// One check, without gRPC around it (the v3 service; a v2 service would convert to this).
+    /// One check decoded as the subset a decision reads (what the v3 service does).
+    pub fn check_wire(&self, req: &wire::CheckRequest) -> CheckResponse {
+        self.check(&req.to_request(), req.wants_trace())
+    }
+
+    /// One check, from the full v3 message (the v2 services convert to it).
     pub fn check_request(&self, req: &CheckRequest) -> CheckResponse {
+        self.check(&to_request(req), wants_trace(req))
+    }
+
+    /// Decides `req` on the current snapshot; `trace` puts the decision trace in the response's
+    /// `dynamic_metadata`.
+    pub fn check(&self, req: &Request<'_>, trace: bool) -> CheckResponse {
         let started = Instant::now();
         let kind = Kind::of(req);
         let guard = self.live.load();
@@ -65,7 +74,7 @@ impl Authorizer {
                 (Code::Unavailable, UNAVAILABLE_MESSAGE.to_owned())
             }
             Some(snap) => {
-                let decision = decide(snap, &to_request(req));
+                let decision = decide(snap, req);
                 // The verdict only: never headers, bodies or query strings.
                 match decision.trace.last() {
                     Some(hit) => debug!(
@@ -83,7 +92,7 @@ impl Authorizer {
                         debug!(code = decision.code.name(), kind = kind.name(), message = %decision.message, "check")
                     }
                 }
-                if crate::trace::wants_trace(req) {
+                if trace {
                     dynamic_metadata = Some(crate::trace::trace_metadata(&decision));
                 }
                 (decision.code, decision.message)
@@ -96,15 +105,5 @@ impl Authorizer {
             dynamic_metadata,
             ..CheckResponse::default()
         }
-    }
-}
-
-#[tonic::async_trait]
-impl Authorization for Authorizer {
-    async fn check(
-        &self,
-        request: tonic::Request<CheckRequest>,
-    ) -> Result<tonic::Response<CheckResponse>, tonic::Status> {
-        Ok(tonic::Response::new(self.check_request(request.get_ref())))
     }
 }

@@ -19,6 +19,7 @@
 
 mod authorizer;
 mod client;
+mod conn;
 mod health;
 mod http;
 mod metrics;
@@ -26,11 +27,13 @@ mod serve;
 mod trace;
 mod v2;
 
+pub use alp_envoy::TRACE_EXTENSION;
 pub use authorizer::{Authorizer, Kind, UNAVAILABLE_MESSAGE};
 pub use client::{ConnectError, connect};
+pub use conn::CHECK_PATH;
 pub use health::Health;
 pub use http::{Scrape, TERMINATE_BODY, serve_http, serve_http_on};
 pub use metrics::Metrics;
 pub use serve::{Bound, Listen, ListenParseError, MAX_CONCURRENT_STREAMS, ServeError, bind, serve, serve_on};
-pub use trace::{TRACE_EXTENSION, code_name, value_to_json};
+pub use trace::{code_name, value_to_json};
 pub use v2::{V2, V2Alpha, to_v3};

@@ -15,15 +15,16 @@ use alp_proto::envoy_v2::envoy::service::auth::{
     v2::authorization_server::AuthorizationServer as V2AuthorizationServer,
     v2alpha::authorization_server::AuthorizationServer as V2AlphaAuthorizationServer,
 };
-use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
-use tokio::net::UnixListener;
-use tokio_stream::wrappers::UnixListenerStream;
-use tokio_util::sync::CancellationToken;
-use tonic::transport::{Server, server::TcpIncoming};
+use tokio::net::{TcpListener, UnixListener};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tonic::service::Routes;
 use tonic_health::pb::health_server::HealthServer;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::{Authorizer, Health, Metrics, V2, V2Alpha};
+use crate::{
+    Authorizer, Health, Metrics, V2, V2Alpha,
+    conn::{Services, serve_connection},
+};
 
 /// HTTP/2 streams allowed at once on one connection (Envoy multiplexes its checks). It bounds
 /// the memory an overloaded sidecar can spend on queued checks: with 16,384 an open-loop
@@ -91,8 +92,6 @@ pub enum ServeError {
     Bind { listen: String, source: io::Error },
     #[error("chmod 0777 on listen socket {path}: {source}")]
     Chmod { path: PathBuf, source: io::Error },
-    #[error("gRPC server on {listen}: {source}")]
-    Grpc { listen: String, source: tonic::transport::Error },
     #[error("HTTP server on {addr}: {source}")]
     Http { addr: SocketAddr, source: io::Error },
 }
@@ -101,7 +100,7 @@ pub enum ServeError {
 #[derive(Debug)]
 pub enum Bound {
     Unix { listener: UnixListener, path: PathBuf },
-    Tcp(TcpIncoming),
+    Tcp(TcpListener),
 }
 
 impl Bound {
@@ -109,14 +108,14 @@ impl Bound {
     pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Bound::Unix { .. } => None,
-            Bound::Tcp(incoming) => incoming.local_addr().ok(),
+            Bound::Tcp(listener) => listener.local_addr().ok(),
         }
     }
 
     fn describe(&self) -> String {
         match self {
             Bound::Unix { path, .. } => path.display().to_string(),
-            Bound::Tcp(incoming) => incoming.local_addr().map_or_else(|_| "tcp".to_owned(), |a| format!("tcp://{a}")),
+            Bound::Tcp(listener) => listener.local_addr().map_or_else(|_| "tcp".to_owned(), |a| format!("tcp://{a}")),
         }
     }
 }
@@ -139,8 +138,12 @@ fn bind_unix(path: &Path) -> Result<Bound, ServeError> {
 pub fn bind(listen: &Listen) -> Result<Bound, ServeError> {
     match listen {
         Listen::Unix(path) => bind_unix(path),
-        Listen::Tcp(addr) => TcpIncoming::bind(*addr)
-            .map(|incoming| Bound::Tcp(incoming.with_nodelay(Some(true))))
+        Listen::Tcp(addr) => std::net::TcpListener::bind(addr)
+            .and_then(|l| {
+                l.set_nonblocking(true)?;
+                TcpListener::from_std(l)
+            })
+            .map(Bound::Tcp)
             .map_err(|source| ServeError::Bind { listen: listen.to_string(), source }),
     }
 }
@@ -167,21 +170,52 @@ pub async fn serve_on(
     let listen = bound.describe();
     let health = Arc::new(Health::with_shutdown(live.clone(), shutdown.clone()));
     let authorizer = Authorizer::new(live, metrics);
-    let router = Server::builder()
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
-        .add_service(AuthorizationServer::new(authorizer.clone()))
-        .add_service(V2AuthorizationServer::new(V2(authorizer.clone())))
-        .add_service(V2AlphaAuthorizationServer::new(V2Alpha(authorizer)))
+    let routes = Routes::new(V2AuthorizationServer::new(V2(authorizer.clone())))
+        .add_service(V2AlphaAuthorizationServer::new(V2Alpha(authorizer.clone())))
         .add_service(HealthzServer::from_arc(health.clone()))
-        .add_service(HealthServer::from_arc(health));
+        .add_service(HealthServer::from_arc(health))
+        .prepare();
+    let services = Arc::new(Services { authorizer, routes });
     info!(%listen, "ext_authz server listening");
-    let signal = shutdown.cancelled_owned();
-    let result = match bound {
-        Bound::Unix { listener, .. } => {
-            router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), signal).await
+    let connections = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = accept(&bound) => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        match accepted {
+            Ok(Conn::Unix(io)) => {
+                connections.spawn(serve_connection(io, services.clone(), shutdown.clone()));
+            }
+            Ok(Conn::Tcp(io)) => {
+                connections.spawn(serve_connection(io, services.clone(), shutdown.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: keep serving the connections we have.
+                warn!(%listen, error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
         }
-        Bound::Tcp(incoming) => router.serve_with_incoming_shutdown(incoming, signal).await,
-    };
+    }
+    drop(bound);
+    connections.close();
+    connections.wait().await;
     info!(%listen, "ext_authz server stopped");
-    result.map_err(|source| ServeError::Grpc { listen, source })
+    Ok(())
+}
+
+enum Conn {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+async fn accept(bound: &Bound) -> io::Result<Conn> {
+    match bound {
+        Bound::Unix { listener, .. } => listener.accept().await.map(|(io, _)| Conn::Unix(io)),
+        Bound::Tcp(listener) => {
+            let (io, _) = listener.accept().await?;
+            io.set_nodelay(true)?;
+            Ok(Conn::Tcp(io))
+        }
+    }
 }

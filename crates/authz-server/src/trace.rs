@@ -1,23 +1,10 @@
-//! The decision trace on request: a check whose context extension `alp-trace` is `1` (what
-//! `alp client` sends; Envoy sends it only if configured to) gets its trace back in
+//! The decision trace on request ([`alp_envoy::TRACE_EXTENSION`]) goes back in
 //! `CheckResponse.dynamic_metadata`. Envoy's own checks pay nothing for it.
 
 use std::collections::BTreeMap;
 
 use alp_engine::{Code, Decision};
-use envoy_types::pb::{
-    envoy::service::auth::v3::CheckRequest,
-    google::protobuf::{ListValue, Struct, Value, value::Kind},
-};
-
-/// The context extension that asks for the trace.
-pub const TRACE_EXTENSION: &str = "alp-trace";
-
-pub(crate) fn wants_trace(req: &CheckRequest) -> bool {
-    req.attributes.as_ref().is_some_and(|a| {
-        !a.context_extensions.is_empty() && a.context_extensions.get(TRACE_EXTENSION).is_some_and(|v| v == "1")
-    })
-}
+use envoy_types::pb::google::protobuf::{ListValue, Struct, Value, value::Kind};
 
 fn string(s: &str) -> Value {
     Value { kind: Some(Kind::StringValue(s.to_owned())) }

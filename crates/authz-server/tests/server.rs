@@ -503,3 +503,77 @@ async fn v2_and_v2alpha_checks_answer_as_v3_does() {
 async fn status_v3(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> (i32, String) {
     status(client, req).await
 }
+
+/// One raw `Authorization/Check` call over h2 with `body` as it is: the grpc-status of the answer
+/// (from the trailers, or the headers of a trailers-only answer) and the message, if any.
+async fn raw_check(client: &mut h2::client::SendRequest<bytes::Bytes>, body: Vec<u8>) -> (String, Vec<u8>) {
+    let request = http::Request::post(format!("http://alp{}", alp_authz_server::CHECK_PATH))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut send) = client.clone().ready().await.unwrap().send_request(request, false).unwrap();
+    // Large bodies go out as the server's window opens.
+    let mut body = bytes::Bytes::from(body);
+    while !body.is_empty() {
+        send.reserve_capacity(body.len());
+        let granted = std::future::poll_fn(|cx| send.poll_capacity(cx)).await.unwrap().unwrap();
+        send.send_data(body.split_to(granted.min(body.len())), false).unwrap();
+    }
+    send.send_data(bytes::Bytes::new(), true).unwrap();
+    let response = response.await.unwrap();
+    let header_status = response.headers().get("grpc-status").map(|v| v.to_str().unwrap().to_owned());
+    let mut body = response.into_body();
+    let mut message = Vec::new();
+    while let Some(chunk) = body.data().await {
+        message.extend_from_slice(&chunk.unwrap());
+    }
+    let trailer_status =
+        body.trailers().await.unwrap().and_then(|t| t.get("grpc-status").map(|v| v.to_str().unwrap().to_owned()));
+    (header_status.or(trailer_status).expect("a grpc-status"), message)
+}
+
+fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
+    let mut out = vec![flag];
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+#[tokio::test]
+async fn malformed_checks_get_a_grpc_error_and_the_connection_keeps_serving() {
+    use prost::Message;
+    let server = start().await;
+    publish(&server.live);
+    let io = tokio::net::UnixStream::connect(server.socket()).await.unwrap();
+    let (mut client, conn) = h2::client::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    let good = check("web", Some("GET")).encode_to_vec();
+    let mut two = framed(0, &good);
+    two.extend_from_slice(&framed(0, &good));
+    let mut short = framed(0, &good);
+    short.truncate(short.len() - 1);
+    for (what, body, want) in [
+        ("no message", Vec::new(), "13"),
+        ("a prefix cut short", vec![0, 0, 0], "13"),
+        ("not a CheckRequest", framed(0, &[0x0a, 0x05, 0xff]), "13"),
+        // attributes { request { http { method: "\xc3\x28" } } }
+        ("invalid UTF-8 in the method", framed(0, &[0x0a, 0x08, 0x22, 0x06, 0x12, 0x04, 0x12, 0x02, 0xc3, 0x28]), "13"),
+        ("compressed", framed(1, &good), "12"),
+        ("length beyond the body", short, "13"),
+        ("two messages", two, "13"),
+        ("over 4 MiB", framed(0, &vec![0; (4 << 20) + 1]), "8"),
+    ] {
+        let (status, message) = raw_check(&mut client, body).await;
+        assert_eq!(status, want, "{what}");
+        assert!(message.is_empty(), "{what}: no CheckResponse with a gRPC error");
+    }
+    // The same connection still answers, from the policy.
+    for (method, want) in [("GET", Code::Ok), ("PUT", Code::PermissionDenied)] {
+        let (status, message) = raw_check(&mut client, framed(0, &check("web", Some(method)).encode_to_vec())).await;
+        assert_eq!(status, "0");
+        let resp = CheckResponse::decode(&message[5..]).unwrap();
+        assert_eq!(resp.status.unwrap().code, want as i32, "{method}");
+    }
+    server.stop().await;
+}

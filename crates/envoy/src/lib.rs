@@ -1,7 +1,7 @@
 //! Envoy's side of the authorizer: an ext_authz v3 `CheckRequest` becomes the engine's
 //! [`Request`] by borrowing (no copies on the check path), and `CheckRequest`s can be read in
 //! proto3 JSON for `alp eval`. envoy-types has no serde support, so the JSON form is mirrored
-//! here for the fields a check uses.
+//! here for the fields a check uses. [`wire::CheckRequest`] is the subset the authorizer decodes.
 
 use std::collections::HashMap;
 
@@ -14,9 +14,20 @@ use envoy_types::pb::envoy::config::core::v3::{
 pub use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, attribute_context};
 use serde::{Deserialize, Deserializer};
 
+pub mod wire;
+
 /// IP protocol numbers of Envoy's `SocketAddress.Protocol`.
 const TCP: i32 = 6;
 const UDP: i32 = 17;
+
+/// The context extension that asks for the decision trace: a check whose `alp-trace` is `1`
+/// (what `alp client` sends; Envoy sends it only if configured to) gets its trace back.
+pub const TRACE_EXTENSION: &str = "alp-trace";
+
+/// Whether `check` asks for its decision trace.
+pub fn wants_trace(check: &CheckRequest) -> bool {
+    check.attributes.as_ref().is_some_and(|a| a.context_extensions.get(TRACE_EXTENSION).is_some_and(|v| v == "1"))
+}
 
 fn socket(peer: Option<&attribute_context::Peer>) -> Option<&SocketAddress> {
     match peer?.address.as_ref()?.address.as_ref()? {

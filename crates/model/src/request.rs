@@ -29,7 +29,7 @@ impl From<Option<IpAddr>> for Address<'_> {
 }
 
 /// One side of a check, borrowed from the Envoy `CheckRequest` (nothing is copied).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Peer<'a> {
     pub address: Address<'a>,
     /// 0 when absent.
@@ -41,7 +41,7 @@ pub struct Peer<'a> {
 }
 
 /// The HTTP attributes of an HTTP-filter check.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Http<'a> {
     pub method: &'a str,
     /// As Envoy sends it: query string included.
@@ -49,7 +49,7 @@ pub struct Http<'a> {
 }
 
 /// What the engine decides on: the flow Calico's checker extracts from a `CheckRequest`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
     pub source: Peer<'a>,
     pub destination: Peer<'a>,
