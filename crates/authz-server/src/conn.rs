@@ -39,6 +39,9 @@ const MAX_MESSAGE: usize = 4 << 20;
 /// connection are not held back by the 64 KiB of the protocol's default.
 const WINDOW: u32 = 1 << 20;
 
+/// The request headers accepted (hyper's server default); Envoy's gRPC headers are a few hundred bytes.
+const MAX_HEADER_LIST: u32 = 16 << 10;
+
 /// What a connection's streams share.
 #[derive(Clone, Debug)]
 pub(crate) struct Services {
@@ -56,6 +59,7 @@ where
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_window_size(WINDOW)
         .initial_connection_window_size(WINDOW)
+        .max_header_list_size(MAX_HEADER_LIST)
         .handshake::<_, Bytes>(io);
     let mut conn = match handshake.await {
         Ok(conn) => conn,
@@ -112,30 +116,29 @@ async fn check(authorizer: &Authorizer, request: Request<RecvStream>, mut respon
 /// The one gRPC message of a unary request, without its 5-byte prefix. The body is usually one
 /// DATA frame, used without a copy.
 async fn read_message(mut body: RecvStream) -> Result<Bytes, Status> {
-    let mut first: Option<Bytes> = None;
-    let mut more: Option<BytesMut> = None;
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|e| Status::internal(format!("reading the request: {e}")))?;
         let _ = body.flow_control().release_capacity(chunk.len());
-        match (&first, &mut more) {
-            (None, _) => first = Some(chunk),
-            (Some(head), None) => {
-                let mut buf = BytesMut::with_capacity(head.len() + chunk.len());
-                buf.extend_from_slice(head);
+        match joined.as_mut() {
+            None if first.is_empty() => first = chunk,
+            None => {
+                let mut buf = BytesMut::with_capacity(first.len() + chunk.len());
+                buf.extend_from_slice(&first);
                 buf.extend_from_slice(&chunk);
-                more = Some(buf);
+                joined = Some(buf);
             }
-            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
+            Some(buf) => buf.extend_from_slice(&chunk),
         }
-        let received = more.as_ref().map_or_else(|| first.as_ref().map_or(0, Bytes::len), BytesMut::len);
-        if received > MAX_MESSAGE + 5 {
+        if joined.as_ref().map_or(first.len(), BytesMut::len) > MAX_MESSAGE + 5 {
             return Err(Status::resource_exhausted(format!("request larger than {MAX_MESSAGE} bytes")));
         }
     }
-    let mut buf = match more {
-        Some(buf) => buf.freeze(),
-        None => first.ok_or_else(|| Status::internal("missing request message"))?,
-    };
+    let mut buf = joined.map_or(first, BytesMut::freeze);
+    if buf.is_empty() {
+        return Err(Status::internal("missing request message"));
+    }
     let Some((&[compressed, a, b, c, d], _)) = buf.split_first_chunk::<5>() else {
         return Err(Status::internal("truncated gRPC message prefix"));
     };
