@@ -24,6 +24,7 @@ mod health;
 mod http;
 mod metrics;
 mod serve;
+mod socket;
 mod trace;
 mod v2;
 

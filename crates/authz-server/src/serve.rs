@@ -3,7 +3,7 @@
 use std::{
     fmt, io,
     net::{SocketAddr, ToSocketAddrs},
-    os::unix::fs::PermissionsExt,
+    os::{fd::OwnedFd, unix::fs::PermissionsExt},
     path::{Path, PathBuf},
     str::FromStr,
     sync::Arc,
@@ -24,6 +24,7 @@ use tracing::{info, warn};
 use crate::{
     Authorizer, Health, Metrics, V2, V2Alpha,
     conn::{Services, serve_connection},
+    socket::ReadRegistered,
 };
 
 /// HTTP/2 streams allowed at once on one connection (Envoy multiplexes its checks). It bounds
@@ -183,11 +184,8 @@ pub async fn serve_on(
             accepted = accept(&bound) => accepted,
             () = shutdown.cancelled() => break,
         };
-        match accepted {
-            Ok(Conn::Unix(io)) => {
-                connections.spawn(serve_connection(io, services.clone(), shutdown.clone()));
-            }
-            Ok(Conn::Tcp(io)) => {
+        match accepted.and_then(ReadRegistered::new) {
+            Ok(io) => {
                 connections.spawn(serve_connection(io, services.clone(), shutdown.clone()));
             }
             Err(e) => {
@@ -204,18 +202,14 @@ pub async fn serve_on(
     Ok(())
 }
 
-enum Conn {
-    Unix(tokio::net::UnixStream),
-    Tcp(tokio::net::TcpStream),
-}
-
-async fn accept(bound: &Bound) -> io::Result<Conn> {
+/// The next connection, as a non-blocking socket for [`ReadRegistered`].
+async fn accept(bound: &Bound) -> io::Result<OwnedFd> {
     match bound {
-        Bound::Unix { listener, .. } => listener.accept().await.map(|(io, _)| Conn::Unix(io)),
+        Bound::Unix { listener, .. } => Ok(listener.accept().await?.0.into_std()?.into()),
         Bound::Tcp(listener) => {
             let (io, _) = listener.accept().await?;
             io.set_nodelay(true)?;
-            Ok(Conn::Tcp(io))
+            Ok(io.into_std()?.into())
         }
     }
 }
