@@ -26,46 +26,110 @@ pub const TRACE_EXTENSION: &str = "alp-trace";
 
 /// Whether `check` asks for its decision trace.
 pub fn wants_trace(check: &CheckRequest) -> bool {
-    check.attributes.as_ref().is_some_and(|a| a.context_extensions.get(TRACE_EXTENSION).is_some_and(|v| v == "1"))
+    trace_requested(check)
 }
 
-fn socket(peer: Option<&attribute_context::Peer>) -> Option<&SocketAddress> {
-    match peer?.address.as_ref()?.address.as_ref()? {
-        AddressKind::SocketAddress(s) => Some(s),
-        _ => None,
-    }
+/// The flow Calico's checker extracts from a `CheckRequest` (§6.1); see [`flow`].
+pub fn to_request(check: &CheckRequest) -> Request<'_> {
+    flow(check)
 }
 
-fn peer(p: Option<&attribute_context::Peer>) -> Peer<'_> {
-    let sock = socket(p);
+/// What a check reads of a `CheckRequest`, in the full message and in [`wire::CheckRequest`]
+/// alike, so that both are read by the same code.
+trait CheckFields {
+    type Peer: PeerFields;
+    fn source(&self) -> Option<&Self::Peer>;
+    fn destination(&self) -> Option<&Self::Peer>;
+    fn http(&self) -> Option<Http<'_>>;
+    fn context_extensions(&self) -> Option<&HashMap<String, String>>;
+}
+
+/// What the flow reads of a peer.
+trait PeerFields {
+    /// The socket address: its text, the port (0 unless a port value) and Envoy's protocol
+    /// number; `None` for another kind of address or none.
+    fn socket(&self) -> Option<(&str, u32, i32)>;
+    fn principal(&self) -> &str;
+    fn labels(&self) -> &HashMap<String, String>;
+}
+
+/// [`CheckFields`] and [`PeerFields`] for a message family: the full message's and [`wire`]'s
+/// have the same field names and the same oneof variants.
+macro_rules! check_fields {
+    ($check:ty, $peer:ty, $socket_address:path, $port_value:path) => {
+        impl CheckFields for $check {
+            type Peer = $peer;
+
+            fn source(&self) -> Option<&$peer> {
+                self.attributes.as_ref()?.source.as_ref()
+            }
+
+            fn destination(&self) -> Option<&$peer> {
+                self.attributes.as_ref()?.destination.as_ref()
+            }
+
+            fn http(&self) -> Option<Http<'_>> {
+                let h = self.attributes.as_ref()?.request.as_ref()?.http.as_ref()?;
+                Some(Http { method: &h.method, path: &h.path })
+            }
+
+            fn context_extensions(&self) -> Option<&HashMap<String, String>> {
+                self.attributes.as_ref().map(|a| &a.context_extensions)
+            }
+        }
+
+        impl PeerFields for $peer {
+            fn socket(&self) -> Option<(&str, u32, i32)> {
+                match self.address.as_ref()?.address.as_ref()? {
+                    $socket_address(s) => {
+                        let port = match s.port_specifier {
+                            Some($port_value(v)) => v,
+                            _ => 0,
+                        };
+                        Some((&s.address, port, s.protocol))
+                    }
+                    _ => None,
+                }
+            }
+
+            fn principal(&self) -> &str {
+                &self.principal
+            }
+
+            fn labels(&self) -> &HashMap<String, String> {
+                &self.labels
+            }
+        }
+    };
+}
+
+check_fields!(CheckRequest, attribute_context::Peer, AddressKind::SocketAddress, PortSpecifier::PortValue);
+check_fields!(wire::CheckRequest, wire::Peer, wire::AddressKind::SocketAddress, wire::PortSpecifier::PortValue);
+
+fn trace_requested<C: CheckFields>(check: &C) -> bool {
+    check.context_extensions().and_then(|e| e.get(TRACE_EXTENSION)).is_some_and(|v| v == "1")
+}
+
+fn peer<P: PeerFields>(p: Option<&P>) -> Peer<'_> {
+    let sock = p.and_then(PeerFields::socket);
     Peer {
         // Parsed by the engine only if a rule looks at it.
-        address: sock.map_or(PeerAddress::None, |s| PeerAddress::Text(&s.address)),
-        port: match sock.and_then(|s| s.port_specifier.as_ref()) {
-            Some(PortSpecifier::PortValue(v)) => *v,
-            _ => 0,
-        },
-        principal: p.map_or("", |p| p.principal.as_str()),
-        labels: p.map(|p| &p.labels),
+        address: sock.map_or(PeerAddress::None, |(address, _, _)| PeerAddress::Text(address)),
+        port: sock.map_or(0, |(_, port, _)| port),
+        principal: p.map_or("", PeerFields::principal),
+        labels: p.map(PeerFields::labels),
     }
 }
 
-/// The flow Calico's checker extracts from a `CheckRequest` (§6.1): addresses, ports,
-/// principals, labels, protocol (TCP unless Envoy says UDP) and the HTTP method and path
-/// (absent on a network-filter check).
-pub fn to_request(check: &CheckRequest) -> Request<'_> {
-    let attrs = check.attributes.as_ref();
-    let source = attrs.and_then(|a| a.source.as_ref());
-    let destination = attrs.and_then(|a| a.destination.as_ref());
-    let protocol = match socket(destination).map(|s| Protocol::try_from(s.protocol)) {
-        Some(Ok(Protocol::Udp)) => UDP,
+/// The flow Calico's checker extracts (§6.1): addresses, ports, principals, labels, protocol
+/// (TCP unless Envoy says UDP) and the HTTP method and path (absent on a network-filter check).
+fn flow<C: CheckFields>(check: &C) -> Request<'_> {
+    let destination = check.destination();
+    let protocol = match destination.and_then(PeerFields::socket) {
+        Some((_, _, p)) if p == Protocol::Udp as i32 => UDP,
         _ => TCP,
     };
-    let http = attrs
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-        .map(|h| Http { method: &h.method, path: &h.path });
-    Request { source: peer(source), destination: peer(destination), protocol, http }
+    Request { source: peer(check.source()), destination: peer(destination), protocol, http: check.http() }
 }
 
 /// A `CheckRequest` in proto3 JSON that does not decode.

@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use alp_model::{Address as PeerAddress, Http, Peer as ModelPeer, Request};
-
-use crate::{TCP, TRACE_EXTENSION, UDP};
+use alp_model::Request;
 
 /// `CheckRequest` (`attributes` = 1).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -100,44 +98,14 @@ pub struct HttpRequest {
     pub path: String,
 }
 
-fn socket(p: Option<&Peer>) -> Option<&SocketAddress> {
-    match p?.address.as_ref()?.address.as_ref()? {
-        AddressKind::SocketAddress(s) => Some(s),
-        _ => None,
-    }
-}
-
-fn peer(p: Option<&Peer>) -> ModelPeer<'_> {
-    let sock = socket(p);
-    ModelPeer {
-        address: sock.map_or(PeerAddress::None, |s| PeerAddress::Text(&s.address)),
-        port: match sock.and_then(|s| s.port_specifier.as_ref()) {
-            Some(PortSpecifier::PortValue(v)) => *v,
-            _ => 0,
-        },
-        principal: p.map_or("", |p| p.principal.as_str()),
-        labels: p.map(|p| &p.labels),
-    }
-}
-
 impl CheckRequest {
     /// The flow of this check, exactly as [`crate::to_request`] reads the full message.
     pub fn to_request(&self) -> Request<'_> {
-        let attrs = self.attributes.as_ref();
-        let destination = attrs.and_then(|a| a.destination.as_ref());
-        let protocol = match socket(destination) {
-            Some(s) if s.protocol == 1 => UDP,
-            _ => TCP,
-        };
-        let http = attrs
-            .and_then(|a| a.request.as_ref())
-            .and_then(|r| r.http.as_ref())
-            .map(|h| Http { method: &h.method, path: &h.path });
-        Request { source: peer(attrs.and_then(|a| a.source.as_ref())), destination: peer(destination), protocol, http }
+        crate::flow(self)
     }
 
     /// Whether the check asks for its decision trace (context extension `alp-trace` = `1`).
     pub fn wants_trace(&self) -> bool {
-        self.attributes.as_ref().is_some_and(|a| a.context_extensions.get(TRACE_EXTENSION).is_some_and(|v| v == "1"))
+        crate::trace_requested(self)
     }
 }
