@@ -155,8 +155,8 @@ async fn read_message(mut body: RecvStream) -> Result<Bytes, Status> {
     Ok(buf.split_off(5))
 }
 
-/// `message` as one length-prefixed gRPC frame.
-fn grpc_frame(message: &impl Message) -> Bytes {
+/// `message` as one length-prefixed, uncompressed gRPC message.
+pub fn grpc_frame(message: &impl Message) -> Bytes {
     let len = message.encoded_len();
     let mut buf = BytesMut::with_capacity(5 + len);
     buf.put_u8(0);

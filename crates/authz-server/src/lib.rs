@@ -31,7 +31,7 @@ mod v2;
 pub use alp_envoy::TRACE_EXTENSION;
 pub use authorizer::{Authorizer, Kind, UNAVAILABLE_MESSAGE};
 pub use client::{ConnectError, connect};
-pub use conn::CHECK_PATH;
+pub use conn::{CHECK_PATH, grpc_frame};
 pub use health::Health;
 pub use http::{Scrape, TERMINATE_BODY, serve_http, serve_http_on};
 pub use metrics::Metrics;

@@ -10,7 +10,6 @@ use bytes::Bytes;
 use clap::Parser;
 use envoy_types::pb::{envoy::service::auth::v3::CheckResponse, google::rpc::Status};
 use http::{HeaderMap, HeaderValue, Response, header};
-use prost::Message;
 use tokio::net::{UnixListener, UnixStream};
 
 #[derive(Parser, Debug)]
@@ -51,11 +50,8 @@ async fn serve(stream: UnixStream, ok: Bytes) -> Result<(), h2::Error> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let message = CheckResponse { status: Some(Status::default()), ..CheckResponse::default() }.encode_to_vec();
-    let mut ok = vec![0u8];
-    ok.extend_from_slice(&u32::try_from(message.len())?.to_be_bytes());
-    ok.extend_from_slice(&message);
-    let ok = Bytes::from(ok);
+    let ok =
+        alp_authz_server::grpc_frame(&CheckResponse { status: Some(Status::default()), ..CheckResponse::default() });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let _ = std::fs::remove_file(&args.socket);

@@ -1,9 +1,10 @@
 //! A lean ext_authz v3 client for the load generator: HTTP/2 from `h2` directly (no tower
-//! buffer, no per-call encoding), each `CheckRequest` framed once up front, so that the
-//! generator's CPU per check stays well below the server's it measures.
+//! buffer, no per-call encoding), each `CheckRequest` framed once up front (with
+//! [`alp_authz_server::grpc_frame`]), so that the generator's CPU per check stays well below
+//! the server's it measures.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
+use bytes::{Buf, Bytes, BytesMut};
+use envoy_types::pb::envoy::service::auth::v3::CheckResponse;
 use h2::client::SendRequest;
 use http::{HeaderMap, Method, Request, Uri, header};
 use prost::Message;
@@ -20,16 +21,6 @@ pub enum CheckError {
     Grpc(String),
     #[error("malformed response: {0}")]
     Malformed(&'static str),
-}
-
-/// A `CheckRequest` as a length-prefixed gRPC message, ready to send any number of times.
-pub fn frame(req: &CheckRequest) -> Bytes {
-    let len = req.encoded_len();
-    let mut buf = BytesMut::with_capacity(5 + len);
-    buf.put_u8(0);
-    buf.put_u32(u32::try_from(len).unwrap_or(u32::MAX));
-    req.encode(&mut buf).unwrap_or_default();
-    buf.freeze()
 }
 
 /// The h2 client as a load generator needs it. An open loop can have thousands of answers

@@ -248,7 +248,7 @@ async fn open_loop(
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let reqs: Arc<Vec<Bytes>> = Arc::new(load_requests(&args)?.iter().map(grpc::frame).collect());
+    let reqs: Arc<Vec<Bytes>> = Arc::new(load_requests(&args)?.iter().map(alp_authz_server::grpc_frame).collect());
     if reqs.is_empty() {
         bail!("no requests");
     }
