@@ -1,5 +1,5 @@
-//! Calico's own cases (`shared/vectors/*.json`) run against the engine. Where a deliberate
-//! difference (D1–D8 of `spec/alp.md`) changes Calico's answer, the case is asserted with
+//! Calico's own cases (`vectors/*.json`) run against the engine. Where a deliberate
+//! difference (D1–D8 in README.md) changes Calico's answer, the case is asserted with
 //! alp's answer and names the difference.
 
 mod common;

@@ -1,4 +1,4 @@
-//! Runs the shared `http_paths.json` sections `normalization`,
+//! Runs the `vectors/http_paths.json` sections `normalization`,
 //! `normalization_fuzz_seeds_derived`, `path_match` and `method_match` (`http_match_absent` is
 //! the checker's).
 
@@ -10,7 +10,7 @@ use serde_json::Value;
 fn vectors() -> Value {
     let dir = match std::env::var_os("ALP_VECTORS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors"),
     };
     let path = dir.join("http_paths.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

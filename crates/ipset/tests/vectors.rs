@@ -1,4 +1,4 @@
-//! Runs every `set_operations` case of the shared `ipsets.json` (`store_updates` belongs to the
+//! Runs every `set_operations` case of `vectors/ipsets.json` (`store_updates` belongs to the
 //! store and is run there).
 
 use std::net::IpAddr;
@@ -10,7 +10,7 @@ use serde_json::Value;
 fn vectors_dir() -> PathBuf {
     match std::env::var_os("ALP_VECTORS_DIR") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors"),
     }
 }
 

@@ -1,7 +1,6 @@
-//! Runs the shared conformance vectors (`selectors.json`) against the crate.
+//! Runs Calico's selector cases (`vectors/selectors.json`) against the crate.
 //!
-//! The file is found through `ALP_VECTORS_DIR` if set, else at
-//! `../../../shared/vectors/` relative to this crate.
+//! The file is read from `ALP_VECTORS_DIR` if set, else from the repository's `vectors/`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,7 +10,7 @@ use serde_json::Value;
 
 fn vectors() -> Value {
     let dir = std::env::var_os("ALP_VECTORS_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"), PathBuf::from);
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors"), PathBuf::from);
     let path = dir.join("selectors.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
