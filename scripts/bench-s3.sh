@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark S3 (spec/benchmarks.md): `alp server` under load over its Unix socket.
+# Benchmark S3 (BENCHMARKS.md): `alp server` under load over its Unix socket.
 #
 # One run holds every configuration side by side: the S2 and the S1 store, each served by
 # `alp server --threads 1` and `--threads 2`, each of the sidecar build (`--no-default-features`:

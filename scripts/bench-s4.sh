@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark S4 (spec/benchmarks.md): wrk through real Envoy, three ways in one run.
+# Benchmark S4 (BENCHMARKS.md): wrk through real Envoy, three ways in one run.
 #
 #   wrk --HTTP/1.1--> client Envoy --mTLS (spiffe://cluster.local/ns/ns-0/sa/sa-1, from 127.64.0.11)-->
 #       server Envoy, three listeners that differ only in authorization, each answering a

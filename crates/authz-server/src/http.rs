@@ -1,4 +1,5 @@
-//! The HTTP side: Prometheus `/metrics`, and Dikastes's `/terminate` (`calico-alp.md` §4.1).
+//! The HTTP side: Prometheus `/metrics`, and Dikastes's `/terminate` (served when
+//! `DIKASTES_HTTP_BIND_PORT` is set; any method shuts the server down).
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -8,12 +8,13 @@
 //!                                  └──sync state──▶ Health, Metrics ◀── /metrics
 //! ```
 //!
-//! A check answers only a `Status` (code and message), as Calico does (`calico-alp.md` §4.7):
+//! A check answers only a `Status` (code and message), as Calico's check server does:
 //! no `ok_response`, no `denied_response`, never a gRPC error. Before the first InSync every check
 //! is UNAVAILABLE (difference D5).
 //!
 //! The `envoy.service.auth.v2` and `v2alpha` `Authorization` services (Envoy ≤ 1.17) are served
-//! beside v3 on the same socket: converted to v3, decided alike, status copied back (§4.2).
+//! beside v3 on the same socket, as Dikastes does: converted to v3, decided alike, status copied
+//! back.
 //!
 //! [`Live`]: alp_engine::Live
 

@@ -1,5 +1,5 @@
 //! `envoy.service.auth.v2.Authorization/Check` and `v2alpha` (Envoy ≤ 1.17), as Dikastes serves
-//! them (`calico-alp.md` §4.2): the request is converted field by field to v3, decided by the
+//! them beside v3: the request is converted field by field to v3, decided by the
 //! same [`Authorizer`], and only the status is copied back.
 
 use std::collections::HashMap;

@@ -1,4 +1,4 @@
-//! The calculator: datastore resources in, Felix's calc-graph output out (calico-alp.md §2.4).
+//! The calculator: datastore resources in, Felix's calc-graph output out.
 
 use std::{
     borrow::Borrow,
@@ -33,16 +33,16 @@ const SERVICE_ACCOUNT_PROFILE_PREFIX: &str = "ksa.";
 /// Feed it the datastore's resources with [`Calculator::apply`] and [`Calculator::delete`], and
 /// [`Calculator::in_sync`] once the initial listing is complete. Each call returns what Felix's
 /// calc graph would send to its policy-sync processor for that change — one global stream for
-/// all local workloads, in the event sequencer's flush order (§2.4): IP-set adds, IP-set
+/// all local workloads, in the flush order of Felix's `event_sequencer.go`: IP-set adds, IP-set
 /// deltas, policy updates, profile updates, endpoint updates, endpoint removes, profile
 /// removes, policy removes, IP-set removes, service accounts, namespaces. Only what changed is
 /// sent.
 ///
-/// * Workloads (§7.4) come from Pods (scheduled, not host-networked, with addresses) or v3
+/// * Workloads come from Pods (scheduled, not host-networked, with addresses) or v3
 ///   WorkloadEndpoints; they are local when on [`Calculator::new`]'s node. Every workload and
 ///   network set in the datastore feeds IP-set membership; only local ones get endpoint updates.
 /// * A policy is active while it selects at least one local workload; a profile while a local
-///   workload names it; an IP set while an active policy or profile names it (§2.3.1).
+///   workload names it; an IP set while an active policy or profile names it.
 /// * Indexes are incremental: a workload change re-evaluates that workload against the active
 ///   IP sets and (if local) the policies; a policy change evaluates its selector against the
 ///   local workloads and builds only the IP sets that become active; a namespace or service
@@ -402,7 +402,8 @@ impl Calculator {
     // ---------------------------------------------------------------------------------------
     // Inputs.
 
-    /// The tier of this name: the datastore's, else a built-in one (§7.1).
+    /// The tier of this name: the datastore's, else a built-in one (`kube-admin`, `default`,
+    /// `kube-baseline`).
     fn tier(&self, name: &str) -> Option<&TierSpec> {
         self.tiers.get(name).or_else(|| self.builtin_tiers.get(name))
     }
@@ -800,8 +801,8 @@ impl Calculator {
     // ---------------------------------------------------------------------------------------
     // Output.
 
-    /// The tiers of a local workload (§2.4): tiers with at least one selecting policy, valid
-    /// ones first, then by order (none last), then name; in each, policies by order (none
+    /// The tiers of a local workload, as Felix's `policy_resolver.go` lays them out: tiers with at
+    /// least one selecting policy, valid ones first, then by order (none last), then name; in each, policies by order (none
     /// last), ties by `"<name>/<namespace>/<kind>"`.
     fn tiers_for(&self, key: &ItemKey) -> Vec<TierInfo> {
         let Some(pols) = self.ep_policies.get(key) else { return Vec::new() };

@@ -1,11 +1,11 @@
 //! Calico v3 rules and policies → Felix's proto rules and the IP sets they name
-//! (calico-alp.md §7.3; Calico's `updateprocessors/rules.go`, `felix/calc/rule_scanner.go`,
+//! (Calico's `updateprocessors/rules.go`, `felix/calc/rule_scanner.go`,
 //! `felix/calc/rule_convert.go`).
 //!
 //! Where Calico fails open on data it could not convert (a selector that does not parse is
 //! dropped, widening the rule), alp fails closed: the rule names an IP set that is never sent
 //! ([`INVALID_SELECTOR_SET_ID`]), so an authorizer that reaches it stops with an error
-//! (alp.md D1) instead of matching more than the user wrote.
+//! (D1 in README.md) instead of matching more than the user wrote.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use crate::ids::{fill_in_rule_ids, named_port_set_id, service_set_id};
 
-/// `projectcalico.org/namespace`: the namespace of a workload endpoint or network set (§7.4).
+/// `projectcalico.org/namespace`: the namespace of a workload endpoint or network set.
 pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
 /// `projectcalico.org/orchestrator`.
 pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
@@ -45,7 +45,7 @@ pub(crate) struct NamedPort {
     pub name: String,
 }
 
-/// An IP set a rule names (§2.5): every endpoint and network set its selector matches
+/// An IP set a rule names: every endpoint and network set its selector matches
 /// contributes its addresses (`NET`), or, with a named port, `"<ip>,<proto>:<port>"` for each
 /// of its ports of that name (`IP_AND_PORT`).
 #[derive(Clone, Debug, PartialEq)]
@@ -294,7 +294,7 @@ pub(crate) fn parse_cidr_or_ip(s: &str) -> Option<IpNet> {
 }
 
 /// Source nets: as written (a bare address becomes a /32 or /128). A string that does not parse
-/// is passed on unchanged so the authorizer rejects the rule (alp.md D8) rather than dropping
+/// is passed on unchanged so the authorizer rejects the rule (D8) rather than dropping
 /// the criterion, as Calico does, and widening the rule.
 fn src_nets(nets: &[String]) -> Vec<String> {
     nets.iter().map(|n| parse_cidr_or_ip(n).map_or_else(|| n.clone(), |net| net.to_string())).collect()
@@ -349,7 +349,7 @@ pub(crate) fn convert_rule(rule: &Rule, namespace: Option<&str>, sets: &mut BTre
         dst.negative.as_ref().map(|s| selector_set(s, None, sets)).into_iter().collect();
 
     // Services: alp has no Service/EndpointSlice model, so these sets are named with Felix's ids
-    // but never sent; a rule that reaches one fails closed (alp.md D1).
+    // but never sent; a rule that reaches one fails closed (D1).
     let service_ns =
         |svc_ns: &str| if svc_ns.is_empty() { namespace.unwrap_or_default().to_owned() } else { svc_ns.to_owned() };
     let mut dst_ip_port_set_ids = Vec::new();

@@ -1,4 +1,4 @@
-//! Felix's ids and hashes: IP-set ids (§2.5), rule ids (§7.3) and the interface name of a
+//! Felix's ids and hashes: IP-set ids (`s:`, `n:`, `svc:`), rule ids and the interface name of a
 //! Kubernetes workload endpoint.
 
 use alp_proto::felix::{Rule, RuleMetadata};

@@ -1,5 +1,5 @@
 //! Labelled items: workload endpoints (from Pods or v3 WorkloadEndpoints) and network sets, the
-//! things policy and rule selectors match (calico-alp.md §7.4).
+//! things policy and rule selectors match, with the labels Calico adds to them.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! Kubernetes NetworkPolicy → Calico rules, as Calico's `K8sNetworkPolicyToCalico`
-//! (`libcalico-go/lib/backend/k8s/conversion/conversion.go`, calico-alp.md §7.1).
+//! (`libcalico-go/lib/backend/k8s/conversion/conversion.go`).
 
 use std::collections::BTreeMap;
 

@@ -6,19 +6,19 @@
 //! ```
 //!
 //! [`Calculator`] keeps the datastore's policy-relevant state and, for every change, returns the
-//! messages of calico-alp.md §2.2 that change brings, in the order Felix's event sequencer
-//! flushes them (§2.4): `IPSetUpdate` (full members), `IPSetDeltaUpdate`,
+//! policy-sync messages that change brings, in the order Felix's event sequencer
+//! flushes them: `IPSetUpdate` (full members), `IPSetDeltaUpdate`,
 //! `ActivePolicyUpdate`, `ActiveProfileUpdate`, `WorkloadEndpointUpdate`, the removes in
 //! reverse, then `ServiceAccountUpdate/Remove` and `NamespaceUpdate/Remove`. The stream covers
 //! every local workload; choosing what each workload sees, ordering per endpoint and splitting
-//! large IP sets are the sync server's job (§2.3).
+//! large IP sets are the sync server's job (`alp_sync::Processor`).
 //!
 //! What Felix does and this crate reproduces:
 //! * workload endpoints from Pods or v3 WorkloadEndpoints with Calico's special labels and
-//!   inherited profile labels (§7.4); profiles `kns.<ns>` / `ksa.<ns>.<sa>` (§2.4);
-//! * policy selection and the tier layout of each endpoint (§2.4, built-in tiers §7.1);
-//! * rule conversion (§7.3), Kubernetes NetworkPolicy conversion (§7.1), IP sets with Felix's
-//!   ids and members (§2.5).
+//!   inherited profile labels (`pcns.*`, `pcsa.*`); profiles `kns.<ns>` / `ksa.<ns>.<sa>`;
+//! * policy selection and the tier layout of each endpoint (built-in tiers `kube-admin`,
+//!   `default`, `kube-baseline`);
+//! * rule conversion, Kubernetes NetworkPolicy conversion, IP sets with Felix's ids and members.
 //!
 //! Where Calico would silently widen a rule on data it cannot convert, the converted rule names
 //! an IP set that is never sent instead ([`INVALID_SELECTOR_SET_ID`]; Kubernetes Services are

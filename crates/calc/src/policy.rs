@@ -1,5 +1,5 @@
 //! Policies as Felix holds them: the combined endpoint selector, the place in a tier, and the
-//! converted rules (calico-alp.md §2.4, §7.1, §7.3; Calico's `networkpolicyprocessor.go`,
+//! converted rules (Calico's `networkpolicyprocessor.go`,
 //! `globalnetworkpolicyprocessor.go`, `k8s/conversion/conversion.go`).
 
 use std::borrow::Cow;

@@ -218,7 +218,7 @@ fn policies_decide_what_envoy_lets_through() {
     env.expect("encoded letters", Req::get(&web, "/%61dmin").path_as_is().on(Raw), DENIED);
     // A request target without a leading `/`: Envoy itself answers 400 (on both listeners,
     // normalising or not) and never asks the authorizer, so alp's INVALID_ARGUMENT for such a
-    // path (Calico §6.3) cannot be reached through Envoy.
+    // path (Calico's answer too) cannot be reached through Envoy.
     let http_checks = |env: &Env| env.counter("http.inbound_http.ext_authz.") + env.counter("http.e2e_raw.ext_authz.");
     let before = http_checks(&env);
     env.expect("no leading slash (Envoy rejects)", Req::get(&web, "/").target("x"), BAD_REQUEST);

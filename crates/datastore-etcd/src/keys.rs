@@ -1,5 +1,5 @@
-//! Calico's etcd key layout (`calico-alp.md` §8.1): `PREFIX<plural>/<name>` for cluster-scoped
-//! kinds, `PREFIX<plural>/<namespace>/<name>` for namespaced ones.
+//! Calico's etcd key layout (libcalico-go's `model/resource.go`): `PREFIX<plural>/<name>` for
+//! cluster-scoped kinds, `PREFIX<plural>/<namespace>/<name>` for namespaced ones.
 
 use alp_resources::{Kind, ResourceKey};
 

@@ -1,4 +1,4 @@
-//! `--datastore etcd:URL[,URL…]` (`alp.md` §5): Calico's etcd v3 layout (`calico-alp.md` §8.1)
+//! `--datastore etcd:URL[,URL…]`: Calico's etcd v3 layout (`/calico/resources/v3/…`)
 //! as the same [`Event`](alp_datastore::Event) stream the file datastore produces, and the
 //! writers behind `alp apply`, `alp delete` and `alp get`.
 //!

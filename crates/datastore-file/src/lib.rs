@@ -1,4 +1,4 @@
-//! `--datastore file:DIR`, the embedded default (`alp.md` §5): every `*.yaml`, `*.yml` and
+//! `--datastore file:DIR`, the embedded default: every `*.yaml`, `*.yml` and
 //! `*.json` under DIR, multi-document, picked up while running: a filesystem notification
 //! (inotify) wakes a rescan after a short quiet period, and a slow poll of modification times
 //! catches anything a notification missed.

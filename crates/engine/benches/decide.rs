@@ -1,4 +1,4 @@
-//! Time per decision (`spec/benchmarks.md` S1 and S2), starting from the Envoy `CheckRequest`:
+//! Time per decision (BENCHMARKS.md, S1 and S2), starting from the Envoy `CheckRequest`:
 //! each iteration is `decide(&snapshot, &alp_envoy::to_request(&check))`.
 //!
 //! `cargo bench -p alp-engine --bench decide` (add `-- --quick` for a short run, or a filter such

@@ -1,4 +1,4 @@
-//! Time to build the S1 snapshot from decoded sync messages (`spec/benchmarks.md` S1): apply the
+//! Time to build the S1 snapshot from decoded sync messages (BENCHMARKS.md, S1): apply the
 //! whole stream to a fresh `Store`, then `snapshot()`. The store and snapshot are dropped outside
 //! the timing. Also, to see where the time goes: the IP sets alone, the policies alone and `snapshot()` alone; and S2's build.
 //!

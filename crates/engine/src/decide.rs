@@ -1,4 +1,5 @@
-//! The decision walk (§6 of the Calico reference, with alp's differences).
+//! The decision walk: Calico's checker (`app-policy/checker`), with alp's differences (D1–D8 in
+//! README.md).
 
 use std::{borrow::Cow, cell::Cell, fmt, net::IpAddr};
 

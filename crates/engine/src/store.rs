@@ -98,7 +98,8 @@ impl Store {
         self.sets.get_mut(r.0 as usize)
     }
 
-    /// Applies one policy-sync message (§4.4 of the Calico reference, with D5).
+    /// Applies one policy-sync message as Dikastes's policy store does: an update replaces, a
+    /// remove deletes, anything else is ignored.
     pub fn apply(&mut self, msg: &felix::ToDataplane) -> Result<Applied, StoreError> {
         let Some(payload) = msg.payload.as_ref() else { return Ok(Applied::Ignored) };
         match payload {

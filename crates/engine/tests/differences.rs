@@ -1,4 +1,4 @@
-//! One test per deliberate difference from Calico's Dikastes (`spec/alp.md` §3) that lives in
+//! One test per deliberate difference from Calico's Dikastes (README.md, D1–D8) that lives in
 //! the engine. D6 (reconnect backoff) is the sync client's and is tested there.
 
 mod common;

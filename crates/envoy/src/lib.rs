@@ -29,7 +29,7 @@ pub fn wants_trace(check: &CheckRequest) -> bool {
     trace_requested(check)
 }
 
-/// The flow Calico's checker extracts from a `CheckRequest` (§6.1); see [`flow`].
+/// The flow Calico's checker extracts from a `CheckRequest`; see [`flow`].
 pub fn to_request(check: &CheckRequest) -> Request<'_> {
     flow(check)
 }
@@ -121,8 +121,8 @@ fn peer<P: PeerFields>(p: Option<&P>) -> Peer<'_> {
     }
 }
 
-/// The flow Calico's checker extracts (§6.1): addresses, ports, principals, labels, protocol
-/// (TCP unless Envoy says UDP) and the HTTP method and path (absent on a network-filter check).
+/// The flow Calico's checker extracts (`adapter_checkrequest.go`): addresses, ports, principals,
+/// labels, protocol (TCP unless Envoy says UDP) and the HTTP method and path (absent on a network-filter check).
 fn flow<C: CheckFields>(check: &C) -> Request<'_> {
     let destination = check.destination();
     let protocol = match destination.and_then(PeerFields::socket) {

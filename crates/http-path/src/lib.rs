@@ -1,5 +1,5 @@
 //! HTTP path normalisation and matching as Calico's Dikastes does it at HEAD
-//! (`app-policy/checker/match.go`; `calico-alp.md` §6.3 "HTTP" and §6.4).
+//! (`app-policy/checker/match.go`; cases in `vectors/http_paths.json`).
 //!
 //! [`normalize`] applies, in order: cut at the first `?` or `#`; percent-decode once (Go
 //! `url.PathUnescape`: a `%` not followed by two hex digits rejects, `+` stays); reject if the

@@ -1,4 +1,4 @@
-//! `alp-s5`: scenario S5 (`spec/benchmarks.md`) against a real `alp agent` process: 10,000 pods
+//! `alp-s5`: scenario S5 (BENCHMARKS.md) against a real `alp agent` process: 10,000 pods
 //! on 100 nodes (100 on the agent's node), 1,000 policies, 100 namespaces, 500 service accounts.
 //! Reports time to InSync on every local socket, the agent's memory, and the time from a
 //! pod-label change and from a policy edit to a changed verdict at an authorizer.

@@ -26,7 +26,8 @@ pub const KUBE_ADMIN_TIER_ORDER: f64 = 1_000.0;
 pub const DEFAULT_TIER_ORDER: f64 = 1_000_000.0;
 /// Order of the `kube-baseline` tier.
 pub const KUBE_BASELINE_TIER_ORDER: f64 = 10_000_000.0;
-/// Legacy name prefix stripped from default-tier policy names (§7.1).
+/// Legacy name prefix stripped from default-tier policy names (Calico names carry no tier prefix
+/// since 3.30).
 pub const LEGACY_DEFAULT_TIER_PREFIX: &str = "default.";
 /// The one valid `performanceHints` value.
 pub const PERFORMANCE_HINT_ASSUME_NEEDED: &str = "AssumeNeededOnEveryNode";

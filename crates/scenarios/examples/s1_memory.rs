@@ -1,4 +1,4 @@
-//! Memory of the S1 (and S2) snapshot (`spec/benchmarks.md` S1, "memory of the snapshot"):
+//! Memory of the S1 (and S2) snapshot (BENCHMARKS.md, S1 / S2):
 //! heap bytes live after applying the stream to a fresh store and taking the snapshot, minus the
 //! bytes live before, with the messages dropped; then with the store dropped too (the snapshot
 //! alone). Heap bytes are counted by a global allocator wrapping `System` (`cap`: the workspace

@@ -1,4 +1,4 @@
-//! The benchmark scenarios of `spec/benchmarks.md` as data: the policy-sync stream Felix would
+//! The benchmark scenarios of BENCHMARKS.md as data: the policy-sync stream Felix would
 //! send (decoded `ToDataplane` messages, in Felix's order and with Felix's splitting) and the
 //! Envoy ext_authz `CheckRequest`s to decide. Everything is generated from fixed seeds with a
 //! small hand-written PRNG, so every call returns the same scenario; nothing here does I/O.
@@ -52,8 +52,8 @@ pub fn message(payload: Payload) -> ToDataplane {
     ToDataplane { sequence_number: 0, payload: Some(payload) }
 }
 
-/// A full IP-set update split as Felix splits it (§2.3.2): one `IPSetUpdate` with the first
-/// `max` members (possibly none), then `IPSetDeltaUpdate { added_members }` chunks of `max`.
+/// A full IP-set update split as Felix splits it (to stay under gRPC's 4 MiB): one `IPSetUpdate`
+/// with the first `max` members (possibly none), then `IPSetDeltaUpdate { added_members }` chunks of `max`.
 pub fn split_ipset_update(id: &str, kind: IpSetType, members: Vec<String>, max: usize) -> Vec<ToDataplane> {
     let max = max.max(1);
     let mut chunks = members.chunks(max);

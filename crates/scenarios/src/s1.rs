@@ -1,6 +1,6 @@
-//! S1: the production-scale policy walk (`spec/benchmarks.md` S1; Calico's
+//! S1: the production-scale policy walk (BENCHMARKS.md; Calico's
 //! `app-policy/checker/bench_test.go` "BaselinePolicyScale", with its sentinel-set guard replaced
-//! by the port guards the spec gives).
+//! by guards on port 65001).
 
 use alp_proto::felix::{
     self, ActivePolicyUpdate, InSync, TierInfo, WorkloadEndpoint, WorkloadEndpointId, WorkloadEndpointUpdate,
@@ -25,7 +25,7 @@ pub enum S1Variant {
 }
 
 impl S1Variant {
-    /// All variants, in the order of the spec.
+    /// All variants, in the order BENCHMARKS.md lists them.
     pub const ALL: [S1Variant; 3] = [S1Variant::FullWalk, S1Variant::MatchEarly, S1Variant::MissingSets];
 
     /// The label of the variant's request (`full-walk`, `match-early`, `missing-sets`).

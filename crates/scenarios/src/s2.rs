@@ -1,4 +1,4 @@
-//! S2: a mesh service's policy (`spec/benchmarks.md` S2). The pod `ns-0/pod-0` (service account
+//! S2: a mesh service's policy (BENCHMARKS.md). The pod `ns-0/pod-0` (service account
 //! `sa-0`, 10.64.0.10:8080) has 20 NetworkPolicies of namespace `ns-0` in two tiers:
 //! `security` (default Pass, 8 policies of denies and passes) then `default` (default Deny, 12
 //! policies of allows), plus the Kubernetes profiles `kns.ns-0` and `ksa.ns-0.sa-0`.

@@ -1,4 +1,4 @@
-//! The scenarios have the shape `spec/benchmarks.md` gives, and the engine answers them as the
+//! The scenarios have the shape BENCHMARKS.md gives, and the engine answers them as the
 //! benchmarks expect.
 
 use std::{collections::HashSet, sync::Arc};

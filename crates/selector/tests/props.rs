@@ -29,7 +29,8 @@ enum Expr {
     Or(Vec<Expr>),
 }
 
-/// Reference semantics (§7.5).
+/// Reference semantics: `==`, `in`, `contains` and the like are false on a missing label, `!=`
+/// and `not in` true.
 fn eval(e: &Expr, l: &Map) -> bool {
     match e {
         Expr::All | Expr::Global => true,

@@ -1,4 +1,4 @@
-//! Per-workload sockets (Felix's `pod2daemon/binder`, §2.1 of the Calico reference): a socket
+//! Per-workload sockets (Felix's `pod2daemon/binder`): a socket
 //! `<prefix>/mount/<uid>/socket` for every creds file `<prefix>/creds/<uid>.json` the CSI
 //! driver writes, and alp's serve-all mode, which makes `<prefix>/mount/<ns>.<pod>/socket` for
 //! every local workload itself. A connection's workload is the socket it came in on.

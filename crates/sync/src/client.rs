@@ -1,4 +1,4 @@
-//! The policy-sync client: Dikastes's syncher (§4.3 of the Calico reference) with differences
+//! The policy-sync client: Dikastes's syncher (`app-policy/syncher`) with differences
 //! D5 (a fresh store per connection, published only from InSync on) and D6 (backoff).
 
 use std::{
@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use crate::Backoff;
 
 /// Largest policy-sync message accepted. Felix splits IP sets to stay under gRPC's default
-/// 4 MiB (§2.3.2); this leaves room for big policies and other senders.
+/// 4 MiB (82,200 members a message); this leaves room for big policies and other senders.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// How long connecting to the socket (including the HTTP/2 handshake) may take.

@@ -1,12 +1,12 @@
-//! The node agent's policy-sync processor (Felix's `policysync.Processor`, §2.3 of the Calico
-//! reference), as pure logic: the global calc-graph stream goes in through
-//! [`Processor::apply`]; what each connected workload's stream must carry comes out, in order.
+//! The node agent's policy-sync processor (Felix's `policysync.Processor`), as pure logic: the
+//! global calc-graph stream goes in through [`Processor::apply`]; what each connected workload's
+//! stream must carry comes out, in order.
 //! Streams come and go through [`Processor::join`] and [`Processor::leave`]. No I/O, no tokio:
 //! the server (`server.rs`) owns the queues and sockets.
 //!
-//! A workload sees only the policies, profiles and IP sets its endpoint references (§2.3.1), and
+//! A workload sees only the policies, profiles and IP sets its endpoint references, and
 //! everything a message refers to arrives before it. IP-set updates are split at
-//! [`MAX_MEMBERS_PER_MESSAGE`] (§2.3.2).
+//! [`MAX_MEMBERS_PER_MESSAGE`], as Felix does.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -21,10 +21,10 @@ use tracing::{debug, warn};
 /// worst (an IPv6 address with protocol and port) keeps a message under gRPC's default 4 MiB.
 pub const MAX_MEMBERS_PER_MESSAGE: usize = 82_200;
 
-/// The orchestrator id of every endpoint a policy-sync connection can stand for (§2.1).
+/// The orchestrator id of every endpoint a policy-sync connection can stand for (Felix's).
 pub const ORCHESTRATOR_ID: &str = "k8s";
 
-/// The endpoint id of every endpoint a policy-sync connection can stand for (§2.1).
+/// The endpoint id of every endpoint a policy-sync connection can stand for (Felix's).
 pub const ENDPOINT_ID: &str = "eth0";
 
 /// A workload's key: its `WorkloadEndpointID.workload_id`, `<namespace>/<pod>`.
@@ -60,7 +60,7 @@ pub enum Outgoing {
     End,
 }
 
-/// Felix's policy-sync processor state (§2.3): every active policy, profile, IP set (with its
+/// Felix's policy-sync processor state: every active policy, profile, IP set (with its
 /// members), service account and namespace, and per workload its last endpoint update, its
 /// current stream and what that stream has been sent.
 #[derive(Debug, Default)]
@@ -160,7 +160,7 @@ fn policy_key(id: &PolicyId) -> (&str, &str, &str) {
     (&id.kind, &id.namespace, &id.name)
 }
 
-/// The IP sets `rules` name, in order of first mention (the fields of §2.3.1).
+/// The IP sets `rules` name, in order of first mention (every `*ip_set_ids` field Felix reads).
 fn rule_ip_sets<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
@@ -201,7 +201,7 @@ fn chunks(members: Vec<String>) -> Vec<Vec<String>> {
     }
 }
 
-/// A full IP-set update as Felix sends it (§2.3.2): one `IPSetUpdate` with the first chunk of
+/// A full IP-set update as Felix sends it: one `IPSetUpdate` with the first chunk of
 /// members (possibly empty), then one `IPSetDeltaUpdate{added_members}` per further chunk.
 pub fn split_ip_set_update(update: IpSetUpdate) -> Vec<ToDataplane> {
     let IpSetUpdate { id, members, r#type } = update;
@@ -215,7 +215,7 @@ pub fn split_ip_set_update(update: IpSetUpdate) -> Vec<ToDataplane> {
     out
 }
 
-/// A delta as Felix sends it (§2.3.2): one message per chunk of added members, each also
+/// A delta as Felix sends it: one message per chunk of added members, each also
 /// carrying the last remaining chunk of removed members when both fit in one message; then the
 /// remaining removed chunks, last first. A delta that fits is sent as it is.
 pub fn split_ip_set_delta(delta: IpSetDeltaUpdate) -> Vec<ToDataplane> {
@@ -235,7 +235,7 @@ pub fn split_ip_set_delta(delta: IpSetDeltaUpdate) -> Vec<ToDataplane> {
     }
 }
 
-/// True when `id` names an endpoint a policy-sync connection can stand for (§2.1).
+/// True when `id` names an endpoint a policy-sync connection can stand for.
 fn is_connectable(orchestrator_id: &str, endpoint_id: &str) -> bool {
     orchestrator_id == ORCHESTRATOR_ID && endpoint_id == ENDPOINT_ID
 }
@@ -277,7 +277,7 @@ impl Catalog {
         (adds, removes)
     }
 
-    /// The full endpoint sync of §2.3.1 (`maybeSyncEndpoint`) for a connected endpoint with an
+    /// The full endpoint sync (Felix's `maybeSyncEndpoint`) for a connected endpoint with an
     /// update: new IP sets, new policies, new profiles, the endpoint, then the policies,
     /// profiles and IP sets it no longer references.
     fn sync_endpoint(&self, ep: &mut EndpointInfo) -> Vec<ToDataplane> {
@@ -371,7 +371,7 @@ impl Processor {
 
     /// A new `Sync` stream for `workload_id`. Any older stream of the workload is forgotten:
     /// the caller must end it (Felix closes its channel). Returns the stream's id and what it
-    /// must be sent first: the full endpoint sync of §2.3.1 if the endpoint is known, then every
+    /// must be sent first: the full endpoint sync if the endpoint is known, then every
     /// service account and namespace, then InSync if the calc graph has sent it.
     pub fn join(&mut self, workload_id: &str) -> (JoinId, Vec<ToDataplane>) {
         self.last_join += 1;
@@ -563,7 +563,7 @@ impl Processor {
             }
             return;
         }
-        // A new set is only stored: the policy that names it comes later (§2.4 event order).
+        // A new set is only stored: the policy that names it comes later (Felix sends sets first).
         // Only out of order input (a policy that named the set first) makes a stream need it
         // now; Felix would crash there, alp sends it.
         let mut msgs = None;

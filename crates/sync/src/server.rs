@@ -1,8 +1,8 @@
-//! The node agent's policy-sync server (Felix's `policysync.Server` and the processor loop,
-//! §2.2–§2.3 of the Calico reference): one tokio task owns the [`Processor`], fed by the
+//! The node agent's policy-sync server (Felix's `policysync.Server` and the processor loop):
+//! one tokio task owns the [`Processor`], fed by the
 //! calculator's global stream and by the joins and leaves of `Sync` streams; one tonic
 //! `PolicySync` server per workload socket, which knows the workload it serves (identity from
-//! the listener, §2.1).
+//! the listener, as Felix's binder does).
 //!
 //! **Difference from Felix (backpressure).** Felix sends every message with a blocking channel
 //! send, so one pod that stops reading stalls the processor and every other pod on the node.
@@ -57,7 +57,7 @@ pub type LocalWorkload = (String, String);
 /// Where the per-workload sockets come from.
 #[derive(Debug)]
 pub enum SocketLayout {
-    /// Felix's binder (§2.1): a socket `<prefix>/mount/<uid>/socket` for every
+    /// Felix's binder: a socket `<prefix>/mount/<uid>/socket` for every
     /// `<prefix>/creds/<uid>.json`, polled every [`ServerConfig::poll_interval`].
     Creds,
     /// alp's serve-all mode: a socket `<prefix>/mount/<namespace>.<pod>/socket` for every
@@ -105,8 +105,8 @@ pub enum ServeError {
 
 /// Serves Felix's `PolicySync` to the workloads of this node until `shutdown` (then `Ok`) or
 /// until the calculator's channel closes ([`ServeError::UpdatesClosed`]). `updates_rx` carries
-/// the calc graph's global stream (§2.3). On the way out every stream is ended and every socket
-/// this server created is removed.
+/// the calc graph's global stream, which the [`Processor`] splits per workload. On the way out
+/// every stream is ended and every socket this server created is removed.
 pub async fn serve_workload_sockets(
     cfg: ServerConfig,
     updates_rx: mpsc::Receiver<ToDataplane>,

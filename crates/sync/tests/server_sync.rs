@@ -32,7 +32,8 @@ fn node_state() -> Vec<alp_proto::felix::ToDataplane> {
     ]
 }
 
-/// The join sequence of `ns/pod` for [`node_state`] (§2.3.1, then SAs and namespaces, then InSync).
+/// The join sequence of `ns/pod` for [`node_state`] (the endpoint's sync, then SAs and namespaces,
+/// then InSync).
 const POD_JOIN: &[&str] = &[
     "set s:a (2)",
     "policy p1",

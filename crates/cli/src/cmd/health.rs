@@ -1,5 +1,5 @@
 //! `alp health liveness|readiness` (and `dikastes health`, and the `healthz` binary name):
-//! exit 0 healthy, 1 bad argument, 2 RPC error, 3 unhealthy (Calico §4.6).
+//! exit 0 healthy, 1 bad argument, 2 RPC error, 3 unhealthy (Calico's `healthz` codes).
 
 use std::process::ExitCode;
 

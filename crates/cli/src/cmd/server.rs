@@ -47,7 +47,8 @@ pub struct Args {
     pub threads: usize,
 }
 
-/// `DIKASTES_HTTP_BIND_PORT` / `DIKASTES_HTTP_BIND_ADDR` (§4.1): the `/terminate` endpoint.
+/// `DIKASTES_HTTP_BIND_PORT` (an integer ≥ 1) / `DIKASTES_HTTP_BIND_ADDR` (an IP, default all):
+/// where Dikastes serves `/terminate`.
 fn dikastes_http_bind() -> anyhow::Result<Option<SocketAddr>> {
     let Ok(port) = std::env::var("DIKASTES_HTTP_BIND_PORT") else { return Ok(None) };
     let port: u16 = port
