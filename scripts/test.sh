@@ -7,6 +7,28 @@ cd "$(dirname "$0")/.."
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== the repository stands alone"
+# A clone must build, test and read with nothing beside it: no tracked file may point into the
+# sibling folder the vectors were first kept in. vectors/README.md, which says where they came
+# from, is the one exception. The pattern is built in two pieces so that this file's own text
+# does not match it.
+outside='..''/shared'
+mapfile -d '' -t tracked < <(git ls-files -z -- ':!:vectors/README.md')
+if [[ ${#tracked[@]} -eq 0 ]]; then
+  echo "git ls-files listed no file: run this from a git checkout" >&2
+  exit 1
+fi
+rc=0
+offending=$(git grep -l -I -F -e "$outside" -- "${tracked[@]}") || rc=$?
+if [[ $rc -eq 0 ]]; then
+  echo "these tracked files mention $outside (only vectors/README.md may):" >&2
+  echo "$offending" >&2
+  exit 1
+elif [[ $rc -ne 1 ]]; then
+  echo "git grep failed (exit $rc)" >&2
+  exit 1
+fi
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
