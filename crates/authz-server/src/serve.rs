@@ -15,6 +15,7 @@ use alp_proto::envoy_v2::envoy::service::auth::{
     v2::authorization_server::AuthorizationServer as V2AuthorizationServer,
     v2alpha::authorization_server::AuthorizationServer as V2AlphaAuthorizationServer,
 };
+use alp_uds_authority::Filtered;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::service::Routes;
@@ -184,7 +185,7 @@ pub async fn serve_on(
             accepted = accept(&bound) => accepted,
             () = shutdown.cancelled() => break,
         };
-        match accepted.and_then(ReadRegistered::new) {
+        match accepted {
             Ok(io) => {
                 connections.spawn(serve_connection(io, services.clone(), shutdown.clone()));
             }
@@ -202,14 +203,20 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// The next connection, as a non-blocking socket for [`ReadRegistered`].
-async fn accept(bound: &Bound) -> io::Result<OwnedFd> {
+/// The next connection. Both kinds go through the authority filter, so that one connection
+/// type is served: a Unix socket's accepts the `:authority` forms gRPC clients send over Unix
+/// sockets (grpc-go sends the socket path); TCP stays strict and passes untouched.
+async fn accept(bound: &Bound) -> io::Result<Filtered<ReadRegistered>> {
     match bound {
-        Bound::Unix { listener, .. } => Ok(listener.accept().await?.0.into_std()?.into()),
+        Bound::Unix { listener, .. } => {
+            let fd: OwnedFd = listener.accept().await?.0.into_std()?.into();
+            Ok(Filtered::new(ReadRegistered::new(fd)?))
+        }
         Bound::Tcp(listener) => {
             let (io, _) = listener.accept().await?;
             io.set_nodelay(true)?;
-            Ok(io.into_std()?.into())
+            let fd: OwnedFd = io.into_std()?.into();
+            Ok(Filtered::passthrough(ReadRegistered::new(fd)?))
         }
     }
 }

@@ -577,3 +577,37 @@ async fn malformed_checks_get_a_grpc_error_and_the_connection_keeps_serving() {
     }
     server.stop().await;
 }
+
+/// grpc-go (Calico's `dikastes client` and `healthz`) sends the socket path as `:authority`,
+/// gRPC C-core the path percent-encoded, others nothing or `localhost`: each gets its answer.
+#[tokio::test]
+async fn every_authority_a_grpc_client_sends_over_a_unix_socket_is_answered() {
+    use alp_test_support::raw_grpc::{Authority, RawResponse, call};
+    use prost::Message;
+    let server = start().await;
+    publish(&server.live);
+    let socket = server.socket();
+    let unary = async |authority, path: &str, message: Vec<u8>| -> RawResponse {
+        let response = call(&socket, authority, path, &message, |_| false, LONG).await.unwrap();
+        assert_eq!(response.status.as_deref(), Some("200"), "{authority:?} {path}");
+        assert_eq!((response.grpc_status.as_deref(), response.reset), (Some("0"), None), "{authority:?} {path}");
+        response
+    };
+    for authority in Authority::ALL {
+        for (method, want) in [("GET", Code::Ok), ("POST", Code::PermissionDenied)] {
+            let response =
+                unary(authority, alp_authz_server::CHECK_PATH, check("web", Some(method)).encode_to_vec()).await;
+            let answer = CheckResponse::decode(response.messages[0].clone()).unwrap();
+            assert_eq!(answer.status.unwrap().code, want as i32, "{authority:?} {method}");
+        }
+        let response =
+            unary(authority, "/dikastes.Healthz/CheckReadiness", HealthCheckRequest {}.encode_to_vec()).await;
+        let answer = alp_proto::dikastes::HealthCheckResponse::decode(response.messages[0].clone()).unwrap();
+        assert!(answer.healthy, "{authority:?}");
+        let request = GrpcHealthRequest { service: String::new() }.encode_to_vec();
+        let response = unary(authority, "/grpc.health.v1.Health/Check", request).await;
+        let answer = tonic_health::pb::HealthCheckResponse::decode(response.messages[0].clone()).unwrap();
+        assert_eq!(answer.status, ServingStatus::Serving as i32, "{authority:?}");
+    }
+    server.stop().await;
+}

@@ -36,7 +36,6 @@ use tokio::{
     sync::{mpsc, oneshot, watch},
     task::JoinHandle,
 };
-use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Request, Response, Status, transport::Server};
 use tracing::{debug, info, warn};
@@ -410,7 +409,7 @@ pub fn spawn_workload_server(
     let service = WorkloadService { workload_id: Arc::from(workload_id), processor };
     let workload_id = workload_id.to_owned();
     tokio::spawn(async move {
-        let incoming = UnixListenerStream::new(listener);
+        let incoming = alp_uds_authority::incoming(listener);
         let served = Server::builder()
             .add_service(PolicySyncServer::new(service))
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())

@@ -120,3 +120,22 @@ async fn serve_all_makes_a_socket_per_local_workload_and_removes_those_that_go()
     agent.stop().await.unwrap();
     assert!(!b.exists());
 }
+
+/// grpc-go (Calico's Dikastes) sends the socket path as `:authority`, gRPC C-core the path
+/// percent-encoded, others nothing or `localhost`: each reaches InSync.
+#[tokio::test]
+async fn every_authority_a_grpc_client_sends_over_a_unix_socket_reaches_in_sync() {
+    use alp_test_support::raw_grpc::{Authority, sync_through_in_sync};
+    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    agent.send([endpoint("ns/a", &[], &[]), mk_in_sync()]).await;
+    agent.write_creds("uid-a", "ns", "a");
+    let socket = agent.socket("uid-a");
+    socket_appears(&socket).await;
+    for authority in Authority::ALL {
+        let (response, messages) = sync_through_in_sync(&socket, authority, WAIT).await.unwrap();
+        assert_eq!((response.status.as_deref(), response.reset), (Some("200"), None), "{authority:?}");
+        let seen: Vec<String> = messages.iter().map(describe).collect();
+        assert_eq!(seen, strs(&["endpoint ns/a", "in-sync"]), "{authority:?}");
+    }
+    agent.stop().await.unwrap();
+}

@@ -8,6 +8,7 @@
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod raw_grpc;
 
 use std::{
     io,
@@ -27,7 +28,7 @@ use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
 };
-use tokio_stream::{Stream, wrappers::UnixListenerStream};
+use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, transport::Server};
 
@@ -131,7 +132,7 @@ impl ScriptedSyncServer {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone().cancelled_owned();
         let task = tokio::spawn(async move {
-            let incoming = UnixListenerStream::new(listener);
+            let incoming = alp_uds_authority::incoming(listener);
             if let Err(e) = Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, stop).await {
                 tracing::warn!(error = %e, "scripted sync server failed");
             }

@@ -142,3 +142,17 @@ fn builders_make_the_messages_they_name() {
 fn msg_json_names_the_bad_field() {
     msg_json(r#"{"ipsetUpdate":{"members":7}}"#);
 }
+
+#[tokio::test]
+async fn every_authority_a_grpc_client_sends_over_a_unix_socket_is_served() {
+    use alp_test_support::raw_grpc::{Authority, sync_through_in_sync};
+    let dir = tempfile::tempdir().unwrap();
+    let server = ScriptedSyncServer::start(&dir.path().join("s.sock"));
+    server.set_initial(vec![mk_policy_update("p1", "[]"), mk_in_sync()]);
+    for authority in Authority::ALL {
+        let (response, messages) = sync_through_in_sync(server.path(), authority, WAIT).await.unwrap();
+        assert_eq!((response.status.as_deref(), response.reset), (Some("200"), None), "{authority:?}");
+        assert_eq!(messages, [mk_policy_update("p1", "[]"), mk_in_sync()], "{authority:?}");
+    }
+    server.stop().await;
+}

@@ -1,0 +1,363 @@
+//! The client-to-server half of an HTTP/2 connection, rewritten so that h2 accepts it: a
+//! request whose `:authority` is not a URI authority (grpc-go over a Unix socket sends the
+//! socket path, `/var/run/…`) loses that header instead of being reset with PROTOCOL_ERROR.
+//! Everything else passes byte for byte. No I/O: [`AuthorityFilter::process`] takes what was
+//! read and gives what the server should read.
+//!
+//! HPACK is stateful, so every header block is decoded to follow the client's dynamic table.
+//! Blocks are forwarded as they came until one needs a change; from then on every block of the
+//! connection is encoded again by an encoder of ours, whose first block clears the server's
+//! dynamic table (size updates to 0, then back to 4,096) so that both ends start from the same
+//! empty table. Connections that never need a change (Envoy's) cost a decode per block and a copy.
+
+use std::ops::Range;
+
+use bytes::{BufMut, BytesMut};
+use loona_hpack::{Decoder, Encoder, encoder::encode_integer_into};
+
+/// What every HTTP/2 client sends first.
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// A frame header: 24-bit length, type, flags, 31-bit stream id.
+const FRAME_HEADER_LEN: usize = 9;
+const TYPE_HEADERS: u8 = 0x1;
+const TYPE_CONTINUATION: u8 = 0x9;
+const FLAG_END_STREAM: u8 = 0x1;
+const FLAG_END_HEADERS: u8 = 0x4;
+const FLAG_PADDED: u8 = 0x8;
+const FLAG_PRIORITY: u8 = 0x20;
+/// The priority fields of a HEADERS frame with the PRIORITY flag: dependency and weight.
+const PRIORITY_LEN: usize = 5;
+/// HTTP/2's initial SETTINGS_HEADER_TABLE_SIZE. The servers behind this filter never announce
+/// another, so it bounds the client's dynamic table and is the size our encoder uses.
+const HEADER_TABLE_SIZE: usize = 4096;
+/// The smallest SETTINGS_MAX_FRAME_SIZE a server may have: re-encoded blocks are cut to it.
+const MIN_MAX_FRAME_SIZE: usize = 16_384;
+/// The largest header block held while its frames arrive (compressed, frame headers included),
+/// and the largest decoded header list (each field counted as name + value + 32, as HTTP/2
+/// counts it). Both are well above the 16 KiB header lists the servers here accept, so a block
+/// h2 would take is never refused here.
+pub const MAX_HEADER_BLOCK: usize = 64 << 10;
+const FIELD_OVERHEAD: usize = 32;
+
+/// Why a connection cannot be followed any further; the caller ends it.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum FilterError {
+    /// A header block larger than [`MAX_HEADER_BLOCK`], compressed or decoded.
+    #[error("HTTP/2 header block over {MAX_HEADER_BLOCK} bytes")]
+    BlockTooLarge,
+    /// A frame other than the CONTINUATION of the same stream in the middle of a header block.
+    #[error("HTTP/2 frame of type {frame_type} on stream {stream_id} inside a header block")]
+    BrokenBlock { frame_type: u8, stream_id: u32 },
+    /// HEADERS padding longer than the frame, or PRIORITY fields cut short.
+    #[error("malformed HTTP/2 HEADERS frame on stream {stream_id}")]
+    MalformedHeaders { stream_id: u32 },
+    /// A block that does not decode, once blocks are being encoded again (before that, the
+    /// block goes to the server as it came, which answers with COMPRESSION_ERROR).
+    #[error("HTTP/2 header block does not decode: {0}")]
+    Hpack(String),
+}
+
+/// Where the filter is in the client's byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Inside the connection preface, `seen` bytes of it read.
+    Preface { seen: usize },
+    /// At a frame boundary.
+    FrameHeader,
+    /// Inside a frame that passes as it is, `remaining` bytes of it still to come.
+    Forward { remaining: usize },
+    /// Not the HTTP/2 this filter follows (a bad preface, a block it could not decode while
+    /// forwarding): everything passes untouched and the server judges it.
+    Opaque,
+}
+
+/// The header block being collected: its frames as they came, and the fragments joined.
+#[derive(Debug, Default)]
+struct Block {
+    stream_id: u32,
+    /// END_STREAM and PRIORITY of the HEADERS frame (the flags a re-encoded block keeps).
+    flags: u8,
+    priority: Option<[u8; PRIORITY_LEN]>,
+    raw: BytesMut,
+    fragment: BytesMut,
+    /// Whether a block is being collected (the buffers are kept between blocks).
+    open: bool,
+}
+
+/// The decoded fields of one block, stored in one reused buffer.
+#[derive(Debug, Default)]
+struct Fields {
+    bytes: Vec<u8>,
+    ranges: Vec<(Range<usize>, Range<usize>)>,
+}
+
+/// Follows one connection's client-to-server bytes; see the module doc.
+pub struct AuthorityFilter {
+    state: State,
+    decoder: Decoder<'static>,
+    /// Set once a block has been changed: every later block is encoded by it.
+    encoder: Option<Encoder<'static>>,
+    block: Block,
+    fields: Fields,
+    encoded: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuthorityFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorityFilter")
+            .field("state", &self.state)
+            .field("re_encoding", &self.encoder.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AuthorityFilter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Whether h2 takes `value` as a request's `:authority` (the same parse h2 applies).
+pub fn is_valid_authority(value: &[u8]) -> bool {
+    http::uri::Authority::try_from(value).is_ok()
+}
+
+impl AuthorityFilter {
+    /// A filter for a new connection (expects the client preface).
+    pub fn new() -> Self {
+        let mut decoder = Decoder::new();
+        decoder.set_max_allowed_table_size(HEADER_TABLE_SIZE);
+        AuthorityFilter {
+            state: State::Preface { seen: 0 },
+            decoder,
+            encoder: None,
+            block: Block::default(),
+            fields: Fields::default(),
+            encoded: Vec::new(),
+        }
+    }
+
+    /// A filter that passes everything as it is (for listeners that stay strict).
+    pub fn passthrough() -> Self {
+        AuthorityFilter { state: State::Opaque, ..Self::new() }
+    }
+
+    /// Whether a block has been changed on this connection (every later one is encoded again).
+    pub fn is_re_encoding(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    /// Whether everything from here on passes untouched.
+    pub fn is_opaque(&self) -> bool {
+        self.state == State::Opaque
+    }
+
+    /// Moves what can be decided from `input` to `output`: whole frames, the parts of frames
+    /// that pass as they are, and complete header blocks (rewritten if need be). Bytes of an
+    /// unfinished frame header or header block stay in `input` for the next call.
+    pub fn process(&mut self, input: &mut BytesMut, output: &mut BytesMut) -> Result<(), FilterError> {
+        loop {
+            match self.state {
+                State::Opaque => {
+                    output.extend_from_slice(input);
+                    input.clear();
+                    return Ok(());
+                }
+                State::Preface { seen } => {
+                    let expected = PREFACE.get(seen..).unwrap_or_default();
+                    let n = expected.len().min(input.len());
+                    if input.get(..n) != expected.get(..n) {
+                        self.state = State::Opaque;
+                        continue;
+                    }
+                    output.extend_from_slice(&input.split_to(n));
+                    if seen + n < PREFACE.len() {
+                        self.state = State::Preface { seen: seen + n };
+                        return Ok(());
+                    }
+                    self.state = State::FrameHeader;
+                }
+                State::Forward { remaining } => {
+                    let n = remaining.min(input.len());
+                    output.extend_from_slice(&input.split_to(n));
+                    if n < remaining {
+                        self.state = State::Forward { remaining: remaining - n };
+                        return Ok(());
+                    }
+                    self.state = State::FrameHeader;
+                }
+                State::FrameHeader => {
+                    let Some(&[l0, l1, l2, frame_type, flags, s0, s1, s2, s3]) =
+                        input.first_chunk::<FRAME_HEADER_LEN>()
+                    else {
+                        return Ok(());
+                    };
+                    let length = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
+                    let stream_id = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
+                    let in_block = self.block.open;
+                    if in_block && (frame_type != TYPE_CONTINUATION || stream_id != self.block.stream_id) {
+                        return Err(FilterError::BrokenBlock { frame_type, stream_id });
+                    }
+                    if !in_block && frame_type != TYPE_HEADERS {
+                        // Everything but a header block passes; h2 judges a stray CONTINUATION.
+                        output.extend_from_slice(&input.split_to(FRAME_HEADER_LEN));
+                        self.state = State::Forward { remaining: length };
+                        continue;
+                    }
+                    if self.block.raw.len() + FRAME_HEADER_LEN + length > MAX_HEADER_BLOCK {
+                        return Err(FilterError::BlockTooLarge);
+                    }
+                    if input.len() < FRAME_HEADER_LEN + length {
+                        // Room for the rest of the frame, so that the reader reads it in one go.
+                        input.reserve(FRAME_HEADER_LEN + length - input.len());
+                        return Ok(());
+                    }
+                    let frame = input.split_to(FRAME_HEADER_LEN + length);
+                    self.add_frame(&frame, frame_type, flags, stream_id)?;
+                    if flags & FLAG_END_HEADERS != 0 {
+                        self.finish_block(output)?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds one HEADERS or CONTINUATION frame (whole, header included) to the open block.
+    fn add_frame(&mut self, frame: &[u8], frame_type: u8, flags: u8, stream_id: u32) -> Result<(), FilterError> {
+        let block = &mut self.block;
+        block.raw.extend_from_slice(frame);
+        let mut payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
+        if frame_type == TYPE_HEADERS {
+            let malformed = FilterError::MalformedHeaders { stream_id };
+            if flags & FLAG_PADDED != 0 {
+                let (&pad, rest) = payload.split_first().ok_or_else(|| malformed.clone())?;
+                let keep = rest.len().checked_sub(usize::from(pad)).ok_or_else(|| malformed.clone())?;
+                payload = rest.get(..keep).unwrap_or_default();
+            }
+            block.priority = if flags & FLAG_PRIORITY != 0 {
+                let (priority, rest) = payload.split_first_chunk::<PRIORITY_LEN>().ok_or(malformed)?;
+                payload = rest;
+                Some(*priority)
+            } else {
+                None
+            };
+            block.stream_id = stream_id;
+            block.flags = flags & (FLAG_END_STREAM | FLAG_PRIORITY);
+            block.open = true;
+        }
+        block.fragment.extend_from_slice(payload);
+        Ok(())
+    }
+
+    /// The block is complete: forward it as it came, or encode it again without the
+    /// `:authority` h2 would refuse.
+    fn finish_block(&mut self, output: &mut BytesMut) -> Result<(), FilterError> {
+        self.block.open = false;
+        let decoded = decode(&mut self.decoder, &self.block.fragment, &mut self.fields);
+        self.block.fragment.clear();
+        let raw = std::mem::take(&mut self.block.raw);
+        let needs_change = match decoded {
+            Ok(needs_change) => needs_change,
+            Err(e) if self.encoder.is_some() => return Err(e),
+            Err(_) => {
+                // Still in step with the server: let it see the block and answer the client.
+                output.extend_from_slice(&raw);
+                self.state = State::Opaque;
+                return Ok(());
+            }
+        };
+        if !needs_change && self.encoder.is_none() {
+            output.extend_from_slice(&raw);
+        } else {
+            self.encode_block(output);
+        }
+        self.block.raw = raw;
+        self.block.raw.clear();
+        Ok(())
+    }
+
+    /// Writes the decoded fields, less any `:authority` h2 would refuse, as new frames.
+    fn encode_block(&mut self, output: &mut BytesMut) {
+        let encoded = &mut self.encoded;
+        encoded.clear();
+        let encoder = match &mut self.encoder {
+            Some(encoder) => encoder,
+            None => {
+                // The server's table still holds the entries of the blocks forwarded so far,
+                // which our encoder knows nothing of: empty it, then give back its size.
+                for size in [0, HEADER_TABLE_SIZE] {
+                    // Writing to a Vec cannot fail.
+                    let _ = encode_integer_into(size, 5, 0x20, &mut *encoded);
+                }
+                self.encoder.insert(Encoder::new())
+            }
+        };
+        let bytes = &self.fields.bytes;
+        for (name, value) in &self.fields.ranges {
+            let (name, value) =
+                (bytes.get(name.clone()).unwrap_or_default(), bytes.get(value.clone()).unwrap_or_default());
+            if name == b":authority" && !is_valid_authority(value) {
+                continue;
+            }
+            let _ = encoder.encode_header_into((name, value), &mut *encoded);
+        }
+        let priority = self.block.priority.as_ref().map_or(&[][..], |p| &p[..]);
+        let first_room = MIN_MAX_FRAME_SIZE - priority.len();
+        let (first, rest) = encoded.split_at(first_room.min(encoded.len()));
+        let mut chunks = rest.chunks(MIN_MAX_FRAME_SIZE).peekable();
+        let end_headers = |last: bool| if last { FLAG_END_HEADERS } else { 0 };
+        let stream_id = self.block.stream_id;
+        put_frame_header(
+            output,
+            priority.len() + first.len(),
+            TYPE_HEADERS,
+            self.block.flags | end_headers(chunks.peek().is_none()),
+            stream_id,
+        );
+        output.put_slice(priority);
+        output.put_slice(first);
+        while let Some(chunk) = chunks.next() {
+            put_frame_header(output, chunk.len(), TYPE_CONTINUATION, end_headers(chunks.peek().is_none()), stream_id);
+            output.put_slice(chunk);
+        }
+    }
+}
+
+/// Decodes `fragment` into `fields`; says whether it holds an `:authority` h2 would refuse.
+fn decode(decoder: &mut Decoder<'static>, fragment: &[u8], fields: &mut Fields) -> Result<bool, FilterError> {
+    fields.bytes.clear();
+    fields.ranges.clear();
+    let mut list_size = 0usize;
+    let mut needs_change = false;
+    decoder
+        .decode_with_cb(fragment, |name, value| {
+            list_size += name.len() + value.len() + FIELD_OVERHEAD;
+            if list_size > MAX_HEADER_BLOCK {
+                return;
+            }
+            if &*name == b":authority" && !is_valid_authority(&value) {
+                needs_change = true;
+            }
+            let start = fields.bytes.len();
+            fields.bytes.extend_from_slice(&name);
+            let middle = fields.bytes.len();
+            fields.bytes.extend_from_slice(&value);
+            fields.ranges.push((start..middle, middle..fields.bytes.len()));
+        })
+        .map_err(|e| FilterError::Hpack(format!("{e:?}")))?;
+    if list_size > MAX_HEADER_BLOCK {
+        return Err(FilterError::BlockTooLarge);
+    }
+    Ok(needs_change)
+}
+
+fn put_frame_header(output: &mut BytesMut, length: usize, frame_type: u8, flags: u8, stream_id: u32) {
+    // `length` is at most MIN_MAX_FRAME_SIZE, well inside 24 bits.
+    output.put_uint(length as u64, 3);
+    output.put_u8(frame_type);
+    output.put_u8(flags);
+    output.put_u32(stream_id & 0x7fff_ffff);
+}
+
+#[cfg(test)]
+mod tests;

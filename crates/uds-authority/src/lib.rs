@@ -1,0 +1,29 @@
+//! Every `:authority` a gRPC client sends over a Unix socket, accepted.
+//!
+//! grpc-go dialling a socket path (Calico's Dikastes and `healthz`, many CSI and CRI tools)
+//! sends the path itself as `:authority` (`/var/run/nodeagent/socket`); gRPC C-core sends it
+//! percent-encoded, others send nothing or `localhost`. h2 resets a stream whose authority is not
+//! a URI authority with PROTOCOL_ERROR, so grpc-go clients could not talk to a tonic or h2
+//! server at all. [`Filtered`] sits between a Unix socket and the server: a request whose
+//! `:authority` h2 would refuse reaches it without that header; every other byte is unchanged.
+//!
+//! ```text
+//! client ══UDS══▶ Filtered (AuthorityFilter: frames, HPACK) ──▶ h2 / tonic server
+//! ```
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+mod filter;
+mod io;
+
+pub use filter::{AuthorityFilter, FilterError, MAX_HEADER_BLOCK, is_valid_authority};
+pub use io::Filtered;
+
+use tokio::net::{UnixListener, UnixStream};
+use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
+
+/// The connections accepted on `listener`, filtered: what a tonic server's
+/// `serve_with_incoming` takes.
+pub fn incoming(listener: UnixListener) -> impl Stream<Item = std::io::Result<Filtered<UnixStream>>> {
+    UnixListenerStream::new(listener).map(|accepted| accepted.map(Filtered::new))
+}
