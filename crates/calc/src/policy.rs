@@ -17,8 +17,10 @@ use crate::convert::{
 use crate::k8s::{k8s_policy_selector, k8s_rules};
 
 /// A policy's identity in Felix's model (`model.PolicyKey`): kind, namespace (empty for global
-/// kinds) and name. A Kubernetes NetworkPolicy is named `knp.default.<name>`, as Calico's
-/// conversion names it.
+/// kinds) and name. A Kubernetes NetworkPolicy keeps its Kubernetes name under kind
+/// `KubernetesNetworkPolicy`, as Calico HEAD's conversion names it (older releases used
+/// `knp.default.<name>`); a StagedKubernetesNetworkPolicy likewise keeps its name under its own
+/// kind.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PolicyKey {
     pub kind: Kind,
@@ -34,10 +36,8 @@ impl PolicyKey {
             | Kind::NetworkPolicy
             | Kind::StagedGlobalNetworkPolicy
             | Kind::StagedNetworkPolicy
-            | Kind::StagedKubernetesNetworkPolicy => key.name.clone(),
-            Kind::KubernetesNetworkPolicy => {
-                format!("{}{}", alp_resources::k8s::KUBERNETES_NETWORK_POLICY_NAME_PREFIX, key.name)
-            }
+            | Kind::StagedKubernetesNetworkPolicy
+            | Kind::KubernetesNetworkPolicy => key.name.clone(),
             _ => return None,
         };
         Some(PolicyKey { kind: key.kind, namespace: key.namespace.clone().unwrap_or_default(), name })

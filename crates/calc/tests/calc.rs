@@ -484,6 +484,33 @@ fn pods_that_are_not_workload_endpoints() {
 }
 
 #[test]
+fn a_kubernetes_network_policy_is_named_as_calico_head_names_it() {
+    // A Kubernetes NetworkPolicy `web`, a Calico NetworkPolicy `web` and one named with the old
+    // prefix `knp.default.web` (which Calico's validation still accepts) are three policies.
+    let mut y = cluster();
+    y.push_str(
+        "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web, namespace: shop}\nspec:\n  \
+         podSelector: {}\n  ingress: [{}]\n",
+    );
+    y.push_str(&np("web", "  order: 1000\n  selector: all()\n  ingress: [{action: Allow}]"));
+    y.push_str(&np("knp.default.web", "  order: 1000\n  selector: all()\n  ingress: [{action: Allow}]"));
+    let (_, view) = view_of(Some("n1"), &y);
+    // Same order: Felix's tie-break `<name>/<namespace>/<kind>`.
+    assert_eq!(
+        ids(&endpoint(&view, "shop/web").tiers[0].ingress_policies),
+        ["NetworkPolicy:shop/knp.default.web", "KubernetesNetworkPolicy:shop/web", "NetworkPolicy:shop/web"]
+    );
+    let knp = policy(&view, "KubernetesNetworkPolicy", "shop", "web");
+    assert_eq!((knp.tier.as_str(), knp.namespace.as_str()), ("default", "shop"));
+    // Rule ids are seeded with the policy's name: the KNP's one allow-all rule has the id of the
+    // same rule in a policy named `web`, not that of one named `knp.default.web`.
+    let rule_id = |kind, name| policy(&view, kind, "shop", name).inbound_rules[0].rule_id.clone();
+    assert_eq!(knp.inbound_rules.len(), 1);
+    assert_eq!(rule_id("KubernetesNetworkPolicy", "web"), rule_id("NetworkPolicy", "web"));
+    assert_ne!(rule_id("KubernetesNetworkPolicy", "web"), rule_id("NetworkPolicy", "knp.default.web"));
+}
+
+#[test]
 fn kubernetes_network_policies_are_converted() {
     let mut y = cluster();
     y.push_str(
@@ -496,12 +523,12 @@ fn kubernetes_network_policies_are_converted() {
     y.push_str(&np("calico", "  order: 1000\n  selector: all()\n  ingress: [{action: Allow}]"));
     let (_, view) = view_of(Some("n1"), &y);
     let ep = endpoint(&view, "shop/web");
-    assert_eq!(
-        ids(&ep.tiers[0].ingress_policies),
-        ["NetworkPolicy:shop/calico", "KubernetesNetworkPolicy:shop/knp.default.knp"]
-    );
-    assert_eq!(ids(&ep.tiers[0].egress_policies), ["KubernetesNetworkPolicy:shop/knp.default.knp"]);
-    let p = policy(&view, "KubernetesNetworkPolicy", "shop", "knp.default.knp");
+    // Calico HEAD's id: the plain Kubernetes name under kind KubernetesNetworkPolicy (older
+    // releases named it `knp.default.knp`).
+    assert_eq!(ids(&ep.tiers[0].ingress_policies), ["NetworkPolicy:shop/calico", "KubernetesNetworkPolicy:shop/knp"]);
+    assert_eq!(ids(&ep.tiers[0].egress_policies), ["KubernetesNetworkPolicy:shop/knp"]);
+    assert!(view.policies.keys().all(|id| !id.2.starts_with("knp.default.")), "{:?}", view.policies.keys());
+    let p = policy(&view, "KubernetesNetworkPolicy", "shop", "knp");
     assert_eq!(p.namespace, "shop");
     assert_eq!(p.tier, "default");
     assert_eq!(

@@ -18,8 +18,11 @@ use crate::{
 
 /// Calico's order for converted Kubernetes NetworkPolicies (`conversion.go`).
 pub const KUBERNETES_NETWORK_POLICY_ORDER: f64 = 1000.0;
-/// Calico's name prefix for converted Kubernetes NetworkPolicies.
-pub const KUBERNETES_NETWORK_POLICY_NAME_PREFIX: &str = "knp.default.";
+/// The name prefix older Calico releases gave converted Kubernetes NetworkPolicies
+/// (`knp.default.<name>`, kind `NetworkPolicy`). Calico HEAD no longer produces it (a converted
+/// policy keeps its Kubernetes name, kind `KubernetesNetworkPolicy`), but its validation still
+/// accepts a Calico NetworkPolicy named with it, and so does alp's.
+pub const LEGACY_KUBERNETES_NETWORK_POLICY_NAME_PREFIX: &str = "knp.default.";
 /// The tier converted Kubernetes NetworkPolicies are in.
 pub const KUBERNETES_NETWORK_POLICY_TIER: &str = crate::calico::DEFAULT_TIER;
 
@@ -342,9 +345,10 @@ pub struct KubernetesNetworkPolicySpec {
     pub egress: Vec<K8sEgressRule>,
 }
 
-/// A `networking.k8s.io/v1` NetworkPolicy. Calico puts it in tier `default` at order 1000
-/// under the name `knp.default.<name>` ([`KubernetesNetworkPolicy::calico_name`]); converting
-/// its rules is the calculator's job.
+/// A `networking.k8s.io/v1` NetworkPolicy. Calico HEAD (`K8sNetworkPolicyToCalico`) puts it in
+/// tier `default` at order 1000 with id `{kind: KubernetesNetworkPolicy, namespace: <ns>, name:
+/// <name>}`: its plain Kubernetes name ([`KubernetesNetworkPolicy::calico_name`]; older releases
+/// named it `knp.default.<name>`); converting its rules is the calculator's job.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KubernetesNetworkPolicy {
     /// Metadata.
@@ -356,9 +360,10 @@ pub struct KubernetesNetworkPolicy {
 }
 
 impl KubernetesNetworkPolicy {
-    /// The name Calico gives the converted policy: `knp.default.<name>`.
-    pub fn calico_name(&self) -> String {
-        format!("{KUBERNETES_NETWORK_POLICY_NAME_PREFIX}{}", self.metadata.name)
+    /// The name Calico HEAD gives the converted policy (kind `KubernetesNetworkPolicy`): its
+    /// Kubernetes name, without the `knp.default.` prefix of older releases.
+    pub fn calico_name(&self) -> &str {
+        &self.metadata.name
     }
 }
 

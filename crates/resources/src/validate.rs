@@ -243,9 +243,10 @@ fn validate_metadata(errs: &mut Errors, kind: Kind, meta: &ObjectMeta) {
                 name.len() <= 253 && name.split('.').count() <= 2 && name.split('.').all(is_label_fmt)
             }
             // `networkPolicyNameRegex`: `label` or `label.label`, or `knp.default.<subdomain>`
-            // (and `ossg.default.`).
+            // (older releases' name for a converted Kubernetes NetworkPolicy, still accepted)
+            // and `ossg.default.`.
             Kind::NetworkPolicy | Kind::StagedNetworkPolicy => {
-                let prefixed = ["knp.default.", "ossg.default."]
+                let prefixed = [crate::k8s::LEGACY_KUBERNETES_NETWORK_POLICY_NAME_PREFIX, "ossg.default."]
                     .iter()
                     .find_map(|p| name.strip_prefix(p))
                     .is_some_and(is_dns_subdomain);

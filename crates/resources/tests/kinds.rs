@@ -256,7 +256,7 @@ fn kubernetes_network_policy_from_the_docs() {
     assert_eq!(r.kind(), Kind::KubernetesNetworkPolicy);
     assert_eq!(r.namespace(), Some("default"));
     let Resource::KubernetesNetworkPolicy(p) = r else { panic!() };
-    assert_eq!(p.calico_name(), "knp.default.test-network-policy");
+    assert_eq!(p.calico_name(), "test-network-policy", "Calico HEAD: the plain name (kind KubernetesNetworkPolicy)");
     assert_eq!(p.spec.pod_selector.match_labels["role"], "db");
     assert_eq!(p.spec.policy_types, [PolicyType::Ingress, PolicyType::Egress]);
     let from = &p.spec.ingress[0].from;
