@@ -77,6 +77,38 @@ fn eval_scope_direction_count_repeat_and_stdin() {
 }
 
 #[test]
+fn eval_names_a_kubernetes_network_policy_and_a_tiers_first_policy_as_calico_does() {
+    // shop/database's default tier: a staged policy (order 5), a Kubernetes NetworkPolicy (1000)
+    // and a Calico one (2000); none matches a GET from nowhere.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/cluster.yaml"),
+        dir.path().join("cluster.yaml"),
+    )
+    .unwrap();
+    file(
+        &dir,
+        "policies.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: StagedNetworkPolicy\nmetadata: {name: db-staged, namespace: shop}\n\
+         spec: {stagedAction: Set, order: 5, selector: app == 'database', ingress: [{action: Deny}]}\n---\n\
+         apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: db-knp, namespace: shop}\n\
+         spec: {podSelector: {matchLabels: {app: database}}, ingress: [{from: [{podSelector: {matchLabels: {app: none}}}]}]}\n---\n\
+         apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: db-last, namespace: shop}\n\
+         spec: {order: 2000, selector: app == 'database', ingress: [{action: Allow, http: {methods: [POST]}}]}\n",
+    );
+    let one = file(&dir, "one.json", &req("web", "GET"));
+    let datastore = format!("file:{}", dir.path().display());
+    let o = alp(&["eval", "--datastore", &datastore, "--workload", "shop/database", "--request", &one], None);
+    assert!(o.status.success(), "{o:?}");
+    // Calico HEAD's id for the Kubernetes policy (not `knp.default.db-knp`), and the end-of-tier
+    // deny attributed to the tier's first in-scope policy (not the staged one, not the last).
+    assert_eq!(
+        stdout(&o).trim(),
+        r#"{"code":7,"status":"PERMISSION_DENIED","message":"","trace":[{"kind":"KubernetesNetworkPolicy","tier":"default","namespace":"shop","name":"db-knp","index":-1,"action":"deny"}]}"#
+    );
+}
+
+#[test]
 fn eval_without_endpoint_or_policy_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
     let empty = file(&dir, "empty.jsonl", "");

@@ -271,6 +271,9 @@ impl<'s, 'r> Walk<'s, 'r> {
                 t += 1;
             }
             let Some(tier) = plan.tiers.get(t) else { break };
+            // Dikastes reads a tier's default action at its first policy that does not match
+            // (the one the end-of-tier step would name) and fails there on an invalid one:
+            // reaching a later policy means the first did not decide.
             if let DefaultAction::Invalid(action) = &tier.default
                 && e.policy != tier.first_policy
             {
@@ -374,19 +377,25 @@ impl<'s, 'r> Walk<'s, 'r> {
     }
 
     /// The end of a tier in which no policy decided; `None` means go on to the next tier.
+    ///
+    /// The end-of-tier step (index −1) names the tier's first in-scope policy, as Dikastes's
+    /// `checkTiers` does: it takes the id of the first policy that did not match, and when the
+    /// tier ends undecided none did. Which rules the port index skipped does not matter; the
+    /// policy comes from the tier's plan. (A tier whose default is invalid fails at that same
+    /// policy: see [`Walk::run`].)
     fn end_of_tier(&mut self, t: usize) -> Option<End> {
         let tier = self.plan.tiers.get(t)?;
         if !tier.in_scope() {
             return None;
         }
-        let last = tier.end_policy.saturating_sub(1);
+        let first = tier.first_policy;
         match &tier.default {
             DefaultAction::Deny => {
-                self.hit_policy(last, -1, Action::Deny);
+                self.hit_policy(first, -1, Action::Deny);
                 Some(End::Deny)
             }
             DefaultAction::Pass => {
-                self.hit_policy(last, -1, Action::Pass);
+                self.hit_policy(first, -1, Action::Pass);
                 None
             }
             DefaultAction::Invalid(action) => Some(invalid_default(&tier.name, action)),

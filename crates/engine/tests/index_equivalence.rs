@@ -116,7 +116,21 @@ proptest! {
                 prop_assert_eq!(a.code, b.code, "{} {}", r, a.message);
                 prop_assert_eq!(&a.message, &b.message);
                 prop_assert_eq!(a.trace.as_slice(), b.trace.as_slice());
+                for hit in a.trace.iter().filter(|h| h.index == -1 && h.tier() != alp_engine::PROFILE_TIER) {
+                    prop_assert_eq!(Some(hit.name()), first_in_scope(&store, hit.tier(), scope), "{:?}", a.trace);
+                }
             }
         }
     }
+}
+
+/// The first policy of a tier that a check in `scope` walks: what an end-of-tier step names.
+fn first_in_scope<'v>(store: &'v Value, tier: &str, scope: Scope) -> Option<&'v str> {
+    let tiers = store["endpoint"]["tiers"].as_array()?;
+    let tier = tiers.iter().find(|t| t["name"] == tier)?;
+    tier["ingress_policies"]
+        .as_array()?
+        .iter()
+        .find(|id| scope == Scope::StagedAsEnforced || !id["kind"].as_str().is_some_and(|k| k.starts_with("Staged")))
+        .and_then(|id| id["name"].as_str())
 }
