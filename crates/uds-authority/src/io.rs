@@ -8,7 +8,11 @@ use std::{
 };
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{UnixListener, UnixStream},
+};
+use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
 
 use crate::AuthorityFilter;
 
@@ -114,4 +118,10 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
     fn connect_info(&self) -> Self::ConnectInfo {
         self.inner.connect_info()
     }
+}
+
+/// The connections accepted on `listener`, filtered: what a tonic server's
+/// `serve_with_incoming` takes.
+pub fn incoming(listener: UnixListener) -> impl Stream<Item = io::Result<Filtered<UnixStream>>> {
+    UnixListenerStream::new(listener).map(|accepted| accepted.map(Filtered::new))
 }

@@ -14,16 +14,9 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod filter;
+#[cfg(feature = "io")]
 mod io;
 
 pub use filter::{AuthorityFilter, FilterError, MAX_HEADER_BLOCK, is_valid_authority};
-pub use io::Filtered;
-
-use tokio::net::{UnixListener, UnixStream};
-use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
-
-/// The connections accepted on `listener`, filtered: what a tonic server's
-/// `serve_with_incoming` takes.
-pub fn incoming(listener: UnixListener) -> impl Stream<Item = std::io::Result<Filtered<UnixStream>>> {
-    UnixListenerStream::new(listener).map(|accepted| accepted.map(Filtered::new))
-}
+#[cfg(feature = "io")]
+pub use io::{Filtered, incoming};
