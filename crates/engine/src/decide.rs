@@ -390,8 +390,8 @@ impl<'s, 'r> Walk<'s, 'r> {
         }
         let first = tier.first_policy;
         match &tier.default {
-            DefaultAction::Deny => {
-                self.hit_policy(first, -1, Action::Deny);
+            DefaultAction::Deny(action) => {
+                self.hit_policy(first, -1, *action);
                 Some(End::Deny)
             }
             DefaultAction::Pass => {

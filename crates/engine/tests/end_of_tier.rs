@@ -158,3 +158,29 @@ fn an_invalid_default_fails_at_the_first_policy_that_does_not_decide() {
     let s = store(&[("t1", "Bogus", vec![(gnp("a"), no_match(0)), (gnp("b"), no_match(1))])]);
     assert_eq!(check(&s, Scope::Enforced).0, Code::InvalidArgument);
 }
+
+#[test]
+fn only_exactly_pass_passes_any_other_action_denies() {
+    // Dikastes parses the default action (any case) and then passes only on the string `Pass`.
+    let allow_profile = |default: &str| {
+        let mut s = store(&[("t1", default, vec![(gnp("a"), no_match(0))])]);
+        s["profiles"] = json!([{"id": {"name": "kns.ns"}, "profile": {"inbound_rules": [{"action": "allow"}]}}]);
+        s["endpoint"]["profile_ids"] = json!(["kns.ns"]);
+        s
+    };
+    let (code, trace) = check(&allow_profile("Pass"), Scope::Enforced);
+    assert_eq!(code, Code::Ok, "{trace:?}");
+    assert_eq!(trace[0], step("GlobalNetworkPolicy", "t1", "a", "pass"));
+    for (default, shown) in [
+        ("Deny", "deny"),
+        ("deny", "deny"),
+        ("Allow", "allow"),
+        ("pass", "pass"),
+        ("Next-Tier", "pass"),
+        ("Log", "log"),
+    ] {
+        let (code, trace) = check(&allow_profile(default), Scope::Enforced);
+        assert_eq!(code, Code::PermissionDenied, "{default}: {trace:?}");
+        assert_eq!(trace, [step("GlobalNetworkPolicy", "t1", "a", shown)], "{default}");
+    }
+}

@@ -50,23 +50,31 @@ impl fmt::Display for Action {
     }
 }
 
-/// What a tier does when none of its policies matched.
+/// What a tier does when none of its policies matched, read as Dikastes reads
+/// `TierInfo.default_action`: the tier passes only on exactly `Pass`; any other action it knows
+/// ends the check denied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DefaultAction {
-    Deny,
+    /// Exactly `Pass`: on to the next tier.
     Pass,
-    /// Anything else (Felix sends `""` for a policy whose tier does not exist): the check ends
+    /// Any other action (`Deny` as Felix sends it, but also `Allow`, `pass`, `next-tier` or
+    /// `log` in any case, which Dikastes parses and then denies on, since only `Pass` passes):
+    /// the check is denied, and the end-of-tier step shows this action.
+    Deny(Action),
+    /// Not an action (Felix sends `""` for a policy whose tier does not exist): the check ends
     /// with INVALID_ARGUMENT at the first policy of the tier that does not match.
     Invalid(String),
 }
 
 impl DefaultAction {
-    /// Parses a `TierInfo.default_action` (`Deny`, `Pass`, any case).
+    /// Parses a `TierInfo.default_action`.
     pub fn parse(s: &str) -> Self {
+        if s == "Pass" {
+            return DefaultAction::Pass;
+        }
         match Action::parse(s) {
-            Ok(Action::Deny) => DefaultAction::Deny,
-            Ok(Action::Pass) => DefaultAction::Pass,
-            _ => DefaultAction::Invalid(s.to_owned()),
+            Ok(action) => DefaultAction::Deny(action),
+            Err(_) => DefaultAction::Invalid(s.to_owned()),
         }
     }
 }
