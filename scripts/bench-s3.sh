@@ -17,7 +17,9 @@
 # idle before the idle RSS (3), STORES ("s2 s1"), THREADS ("1 2"), BUILDS ("sidecar full"; "echo"
 # adds alp-echo, which answers OK without decoding: the floor of the hop on this machine),
 # LOADS ("c1 c16 c64 c256x4 r1000 r10000 r20000": cN = closed loop, N in flight; cNxM = over M
-# connections; rN = open loop N/s), BUILD (1: cargo build first), PIN (1), OUT
+# connections; rN = open loop N/s), BASELINE (the path of another `alp` binary, e.g. a sidecar
+# build of an earlier commit, measured beside the others as build "baseline"), BUILD (1: cargo
+# build first), PIN (1), OUT
 # (bench/results/s3-<utc time>).
 # Output: $OUT/runs.jsonl (one alp-load JSON object per run, annotated), $OUT/summary.md,
 # $OUT/machine.txt, the server logs.
@@ -67,11 +69,12 @@ mkdir -p "$WORK/bin" "$OUT"
 cp target/release/alp target/release/alp-load target/release/alp-replay target/release/alp-echo "$WORK/bin/"
 cp "$SIDECAR" "$WORK/bin/alp-sidecar"
 cp target/release/alp "$WORK/bin/alp-full"
+if [ -n "${BASELINE:-}" ]; then cp "$BASELINE" "$WORK/bin/alp-baseline"; fi
 BIN=$WORK/bin
 
 {
   machine_info
-  echo "NICE=$NICE PIN=$PIN REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS BUILDS=$BUILDS LOADS=$LOADS"
+  echo "NICE=$NICE PIN=$PIN BASELINE=${BASELINE:-} REPS=$REPS DUR=$DUR WARM=$WARM IDLE=$IDLE STORES=$STORES THREADS=$THREADS BUILDS=$BUILDS LOADS=$LOADS"
 } | tee "$OUT/machine.txt"
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
