@@ -20,7 +20,7 @@
 # connections; rN = open loop N/s), BASELINE (the path of another `alp` binary, e.g. a sidecar
 # build of an earlier commit, measured beside the others as build "baseline"), BUILD (1: cargo
 # build first), PIN (1), OUT
-# (bench/results/s3-<utc time>).
+# (target/bench/s3-<utc time>; copy summary.md and machine.txt to bench/results/ to keep a run).
 # Output: $OUT/runs.jsonl (one alp-load JSON object per run, annotated), $OUT/summary.md,
 # $OUT/machine.txt, the server logs.
 #
@@ -43,7 +43,7 @@ STORES=${STORES:-"s2 s1"}
 THREADS=${THREADS:-"1 2"}
 BUILDS=${BUILDS:-"sidecar full"}
 LOADS=${LOADS:-"c1 c16 c64 c256x4 r1000 r10000 r20000"}
-OUT=${OUT:-$REPO/bench/results/s3-$(date -u +%Y%m%dT%H%M%SZ)}
+OUT=${OUT:-$REPO/target/bench/s3-$(date -u +%Y%m%dT%H%M%SZ)}
 PIN=${PIN:-1}
 if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
   SERVER_CPU="taskset -c 0" LOADGEN_CPU="taskset -c 1"

@@ -25,7 +25,7 @@
 # PATHS="a b c d" adds (d): (c) with no request headers in the CheckRequest (ext_authz
 # allowed_headers matching none), to see what the headers cost.
 # Knobs: REPS (3), DUR wrk seconds (10), CONNS wrk connections (16), ALP_THREADS (1, alp's
-# default), BUILD (1), PERF (0), OUT (bench/results/s4-<utc time>), ALP_ENVOY (the Envoy binary).
+# default), BUILD (1), PERF (0), OUT (target/bench/s4-<utc time>; copy summary.md and machine.txt to bench/results/ to keep a run), ALP_ENVOY (the Envoy binary).
 # Output: $OUT/runs.jsonl, $OUT/summary.md, $OUT/verdicts.txt, the wrk outputs and the logs.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -37,7 +37,7 @@ CONNS=${CONNS:-16}
 ALP_THREADS=${ALP_THREADS:-1}
 PERF=${PERF:-0}
 ENVOY=${ALP_ENVOY:-$REPO/.venv/bin/envoy}
-OUT=${OUT:-$REPO/bench/results/s4-$(date -u +%Y%m%dT%H%M%SZ)}
+OUT=${OUT:-$REPO/target/bench/s4-$(date -u +%Y%m%dT%H%M%SZ)}
 ADDR_A=127.66.0.1 ADDR_B=127.66.0.2 ADDR_C=127.66.0.3 ADDR_D=127.66.0.4
 PATHS=${PATHS:-a b c}
 SRC_ADDR=127.64.0.11 # S2's pod ns-0/sa-1 (10.64.0.11), moved to loopback
