@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[allow(dead_code)]
 pub const OK: &str = "0 (OK)";
+#[allow(dead_code)]
 pub const DENIED: &str = "7 (PERMISSION_DENIED)";
 
 /// The repository's `examples` directory.
@@ -49,6 +51,7 @@ pub fn spawn(args: &[&str], log: &Path) -> Kill {
 }
 
 /// A free loopback `host:port` (bound and released).
+#[allow(dead_code)]
 pub fn free_addr() -> String {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string()
 }
@@ -76,6 +79,7 @@ pub fn eventually(what: &str, logs: &Path, mut ok: impl FnMut() -> bool) {
 
 /// `alp client`'s answer for `sa` in `ns` calling the demo's database (127.0.0.13:8443) from
 /// `ip`: code and trace ("none" for what it does not print).
+#[allow(dead_code)]
 pub fn client(sock: &Path, ns: &str, sa: &str, ip: &str, method: &str, path: &str) -> (String, String) {
     let out = alp(&[
         "client",
@@ -96,17 +100,24 @@ pub fn client(sock: &Path, ns: &str, sa: &str, ip: &str, method: &str, path: &st
         "--dest-port",
         "8443",
     ]);
-    let text = stdout(&out);
+    answer(&out)
+}
+
+/// The code and trace `alp client` printed ("none" for what it did not print).
+pub fn answer(out: &Output) -> (String, String) {
+    let text = stdout(out);
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).unwrap_or("none").to_owned();
     (field("code: "), field("trace: "))
 }
 
 /// The code of [`client`]'s answer.
+#[allow(dead_code)]
 pub fn verdict(sock: &Path, ns: &str, sa: &str, ip: &str, method: &str, path: &str) -> String {
     client(sock, ns, sa, ip, method, path).0
 }
 
 /// `GET /metrics` over plain HTTP/1.0 from `addr`; the body, or `None` if that failed.
+#[allow(dead_code)]
 pub fn scrape(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr).ok()?;
@@ -117,6 +128,7 @@ pub fn scrape(addr: &str) -> Option<String> {
 }
 
 /// The value of the sample named exactly `series` (name and labels) in a scrape.
+#[allow(dead_code)]
 pub fn sample(scrape: &str, series: &str) -> Option<f64> {
     scrape.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
