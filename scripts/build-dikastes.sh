@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds Calico's real dikastes (and its healthz probe) from source, as an outside reference
-# for tests to compare alp against. It is never part of alp's product or CI build.
+# Builds Calico's real dikastes (and its healthz probe) from source, as an outside peer for the
+# interop tests (crates/cli/tests/interop.rs, ALP_DIKASTES). Never part of alp's product.
 #
 # The version is the one pinned in tools/dikastes/go.mod (a wrapper module, because Calico's
 # go.mod has replace lines that `go install pkg@version` refuses). Everything the Go build
@@ -45,4 +45,6 @@ for cmd in dikastes healthz; do
     "github.com/projectcalico/calico/app-policy/cmd/$cmd"
   mv "$OUT/$cmd.tmp" "$OUT/$cmd"
 done
+# The build cache (~1.6 GB) serves no later run: the check above finds the binaries.
+rm -rf "$GOCACHE"
 echo "$OUT/dikastes"
