@@ -37,5 +37,5 @@ pub use health::Health;
 pub use http::{Scrape, TERMINATE_BODY, serve_http, serve_http_on};
 pub use metrics::Metrics;
 pub use serve::{Bound, Listen, ListenParseError, MAX_CONCURRENT_STREAMS, ServeError, bind, serve, serve_on};
-pub use trace::{code_name, value_to_json};
+pub use trace::code_name;
 pub use v2::{V2, V2Alpha, to_v3};

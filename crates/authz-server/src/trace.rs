@@ -31,26 +31,6 @@ pub(crate) fn trace_metadata(d: &Decision<'_>) -> Struct {
     Struct { fields: [("trace".to_owned(), list)].into_iter().collect() }
 }
 
-/// A `google.protobuf.Value` as JSON text (for printing).
-pub fn value_to_json(v: &Value) -> String {
-    fn conv(v: &Value) -> String {
-        match &v.kind {
-            None | Some(Kind::NullValue(_)) => "null".into(),
-            Some(Kind::NumberValue(n)) => format!("{n}"),
-            Some(Kind::StringValue(s)) => format!("{s:?}"),
-            Some(Kind::BoolValue(b)) => b.to_string(),
-            Some(Kind::StructValue(s)) => {
-                let mut fields: Vec<_> = s.fields.iter().collect();
-                fields.sort_by(|a, b| a.0.cmp(b.0));
-                let inner: Vec<String> = fields.iter().map(|(k, v)| format!("{k:?}:{}", conv(v))).collect();
-                format!("{{{}}}", inner.join(","))
-            }
-            Some(Kind::ListValue(l)) => format!("[{}]", l.values.iter().map(conv).collect::<Vec<_>>().join(",")),
-        }
-    }
-    conv(v)
-}
-
 /// The canonical name of a `google.rpc.Code` number.
 pub fn code_name(code: i32) -> &'static str {
     [Code::Ok, Code::Unknown, Code::InvalidArgument, Code::PermissionDenied, Code::Internal, Code::Unavailable]

@@ -9,6 +9,7 @@ use envoy_types::pb::envoy::{
 };
 
 use alp_authz_server::TRACE_EXTENSION;
+use envoy_types::pb::google::protobuf::{Value, value::Kind};
 
 use super::server::DEFAULT_LISTEN;
 
@@ -85,8 +86,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("message: {}", status.message);
         }
         if let Some(trace) = resp.dynamic_metadata.as_ref().and_then(|m| m.fields.get("trace")) {
-            println!("trace: {}", alp_authz_server::value_to_json(trace));
+            println!("trace: {}", to_json(trace));
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A `google.protobuf.Value` as JSON, keys sorted; whole numbers (the trace's indexes) print
+/// without a fraction.
+fn to_json(v: &Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => Json::Null,
+        Some(Kind::NumberValue(n)) if n.fract() == 0.0 && n.abs() < 9e15 => Json::from(*n as i64),
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number),
+        Some(Kind::StringValue(s)) => Json::from(s.as_str()),
+        Some(Kind::BoolValue(b)) => Json::from(*b),
+        Some(Kind::StructValue(s)) => {
+            let sorted: std::collections::BTreeMap<_, _> =
+                s.fields.iter().map(|(k, v)| (k.clone(), to_json(v))).collect();
+            Json::Object(sorted.into_iter().collect())
+        }
+        Some(Kind::ListValue(l)) => Json::Array(l.values.iter().map(to_json).collect()),
+    }
 }
