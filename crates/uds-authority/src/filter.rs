@@ -6,14 +6,13 @@
 //!
 //! HPACK is stateful, so every header block is decoded to follow the client's dynamic table.
 //! Blocks are forwarded as they came until one needs a change; from then on every block of the
-//! connection is encoded again by an encoder of ours, whose first block clears the server's
-//! dynamic table (size updates to 0, then back to 4,096) so that both ends start from the same
-//! empty table. Connections that never need a change (Envoy's) cost a decode per block and a copy.
-
-use std::ops::Range;
+//! connection is written again as literals that no table keeps, so the server's table (which
+//! still holds what the forwarded blocks put there) is never referred to again. Connections
+//! that never need a change (Envoy's) cost a light decode per block and a copy.
 
 use bytes::{BufMut, BytesMut};
-use loona_hpack::{Decoder, Encoder, encoder::encode_integer_into};
+
+use crate::hpack::{AUTHORITY, Decoder, Fields, HpackError, put_literal};
 
 /// What every HTTP/2 client sends first.
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -28,16 +27,14 @@ const FLAG_PRIORITY: u8 = 0x20;
 /// The priority fields of a HEADERS frame with the PRIORITY flag: dependency and weight.
 const PRIORITY_LEN: usize = 5;
 /// HTTP/2's initial SETTINGS_HEADER_TABLE_SIZE. The servers behind this filter never announce
-/// another, so it bounds the client's dynamic table and is the size our encoder uses.
+/// another, so it bounds the client's dynamic table.
 const HEADER_TABLE_SIZE: usize = 4096;
 /// The smallest SETTINGS_MAX_FRAME_SIZE a server may have: re-encoded blocks are cut to it.
 const MIN_MAX_FRAME_SIZE: usize = 16_384;
-/// The largest header block held while its frames arrive (compressed, frame headers included),
-/// and the largest decoded header list (each field counted as name + value + 32, as HTTP/2
-/// counts it). Both are well above the 16 KiB header lists the servers here accept, so a block
-/// h2 would take is never refused here.
+/// The largest header block held while its frames arrive (compressed, frame headers included):
+/// well above the 16 KiB header lists the servers here accept, so a block h2 would take is
+/// never refused here.
 pub const MAX_HEADER_BLOCK: usize = 64 << 10;
-const FIELD_OVERHEAD: usize = 32;
 
 /// Why a connection cannot be followed any further; the caller ends it.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -53,8 +50,8 @@ pub enum FilterError {
     MalformedHeaders { stream_id: u32 },
     /// A block that does not decode, once blocks are being encoded again (before that, the
     /// block goes to the server as it came, which answers with COMPRESSION_ERROR).
-    #[error("HTTP/2 header block does not decode: {0}")]
-    Hpack(String),
+    #[error("HTTP/2 header block on stream {stream_id} does not decode: {error}")]
+    Hpack { stream_id: u32, error: HpackError },
 }
 
 /// Where the filter is in the client's byte stream.
@@ -84,19 +81,12 @@ struct Block {
     open: bool,
 }
 
-/// The decoded fields of one block, stored in one reused buffer.
-#[derive(Debug, Default)]
-struct Fields {
-    bytes: Vec<u8>,
-    ranges: Vec<(Range<usize>, Range<usize>)>,
-}
-
 /// Follows one connection's client-to-server bytes; see the module doc.
 pub struct AuthorityFilter {
     state: State,
-    decoder: Decoder<'static>,
-    /// Set once a block has been changed: every later block is encoded by it.
-    encoder: Option<Encoder<'static>>,
+    decoder: Decoder,
+    /// Set once a block has been changed: every later block is written again.
+    re_encoding: bool,
     block: Block,
     fields: Fields,
     encoded: Vec<u8>,
@@ -106,7 +96,7 @@ impl std::fmt::Debug for AuthorityFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthorityFilter")
             .field("state", &self.state)
-            .field("re_encoding", &self.encoder.is_some())
+            .field("re_encoding", &self.re_encoding)
             .finish_non_exhaustive()
     }
 }
@@ -125,12 +115,10 @@ pub fn is_valid_authority(value: &[u8]) -> bool {
 impl AuthorityFilter {
     /// A filter for a new connection (expects the client preface).
     pub fn new() -> Self {
-        let mut decoder = Decoder::new();
-        decoder.set_max_allowed_table_size(HEADER_TABLE_SIZE);
         AuthorityFilter {
             state: State::Preface { seen: 0 },
-            decoder,
-            encoder: None,
+            decoder: Decoder::new(HEADER_TABLE_SIZE),
+            re_encoding: false,
             block: Block::default(),
             fields: Fields::default(),
             encoded: Vec::new(),
@@ -144,7 +132,7 @@ impl AuthorityFilter {
 
     /// Whether a block has been changed on this connection (every later one is encoded again).
     pub fn is_re_encoding(&self) -> bool {
-        self.encoder.is_some()
+        self.re_encoding
     }
 
     /// Whether everything from here on passes untouched.
@@ -249,57 +237,48 @@ impl AuthorityFilter {
         Ok(())
     }
 
-    /// The block is complete: forward it as it came, or encode it again without the
+    /// The block is complete: forward it as it came, or write it again without the
     /// `:authority` h2 would refuse.
     fn finish_block(&mut self, output: &mut BytesMut) -> Result<(), FilterError> {
         self.block.open = false;
-        let decoded = decode(&mut self.decoder, &self.block.fragment, &mut self.fields);
-        self.block.fragment.clear();
-        let raw = std::mem::take(&mut self.block.raw);
-        let needs_change = match decoded {
-            Ok(needs_change) => needs_change,
-            Err(e) if self.encoder.is_some() => return Err(e),
+        let decoded = self.decoder.decode(&self.block.fragment, &mut self.fields);
+        match decoded {
+            Err(error) if self.re_encoding => {
+                return Err(FilterError::Hpack { stream_id: self.block.stream_id, error });
+            }
             Err(_) => {
                 // Still in step with the server: let it see the block and answer the client.
-                output.extend_from_slice(&raw);
+                output.extend_from_slice(&self.block.raw);
                 self.state = State::Opaque;
-                return Ok(());
             }
-        };
-        if !needs_change && self.encoder.is_none() {
-            output.extend_from_slice(&raw);
-        } else {
-            self.encode_block(output);
+            Ok(()) if !self.fields.refused_authority && !self.re_encoding => {
+                output.extend_from_slice(&self.block.raw);
+            }
+            Ok(()) => {
+                self.re_encoding = true;
+                self.encode_block(output)
+                    .map_err(|error| FilterError::Hpack { stream_id: self.block.stream_id, error })?;
+            }
         }
-        self.block.raw = raw;
         self.block.raw.clear();
+        self.block.fragment.clear();
         Ok(())
     }
 
     /// Writes the decoded fields, less any `:authority` h2 would refuse, as new frames.
-    fn encode_block(&mut self, output: &mut BytesMut) {
+    fn encode_block(&mut self, output: &mut BytesMut) -> Result<(), HpackError> {
         let encoded = &mut self.encoded;
         encoded.clear();
-        let encoder = match &mut self.encoder {
-            Some(encoder) => encoder,
-            None => {
-                // The server's table still holds the entries of the blocks forwarded so far,
-                // which our encoder knows nothing of: empty it, then give back its size.
-                for size in [0, HEADER_TABLE_SIZE] {
-                    // Writing to a Vec cannot fail.
-                    let _ = encode_integer_into(size, 5, 0x20, &mut *encoded);
-                }
-                self.encoder.insert(Encoder::new())
-            }
-        };
-        let bytes = &self.fields.bytes;
-        for (name, value) in &self.fields.ranges {
-            let (name, value) =
-                (bytes.get(name.clone()).unwrap_or_default(), bytes.get(value.clone()).unwrap_or_default());
-            if name == b":authority" && !is_valid_authority(value) {
+        for i in 0..self.fields.list.len() {
+            let Some(field) = self.fields.list.get(i).cloned() else { break };
+            let name = self.fields.resolve(&field.name, &self.block.fragment)?;
+            let value = self.fields.resolve(&field.value, &self.block.fragment)?;
+            let (name, value) = (self.fields.bytes.get(name), self.fields.bytes.get(value));
+            let (name, value) = (name.unwrap_or_default(), value.unwrap_or_default());
+            if name == AUTHORITY && !is_valid_authority(value) {
                 continue;
             }
-            let _ = encoder.encode_header_into((name, value), &mut *encoded);
+            put_literal(name, value, field.never_indexed, encoded);
         }
         let priority = self.block.priority.as_ref().map_or(&[][..], |p| &p[..]);
         let first_room = MIN_MAX_FRAME_SIZE - priority.len();
@@ -320,35 +299,8 @@ impl AuthorityFilter {
             put_frame_header(output, chunk.len(), TYPE_CONTINUATION, end_headers(chunks.peek().is_none()), stream_id);
             output.put_slice(chunk);
         }
+        Ok(())
     }
-}
-
-/// Decodes `fragment` into `fields`; says whether it holds an `:authority` h2 would refuse.
-fn decode(decoder: &mut Decoder<'static>, fragment: &[u8], fields: &mut Fields) -> Result<bool, FilterError> {
-    fields.bytes.clear();
-    fields.ranges.clear();
-    let mut list_size = 0usize;
-    let mut needs_change = false;
-    decoder
-        .decode_with_cb(fragment, |name, value| {
-            list_size += name.len() + value.len() + FIELD_OVERHEAD;
-            if list_size > MAX_HEADER_BLOCK {
-                return;
-            }
-            if &*name == b":authority" && !is_valid_authority(&value) {
-                needs_change = true;
-            }
-            let start = fields.bytes.len();
-            fields.bytes.extend_from_slice(&name);
-            let middle = fields.bytes.len();
-            fields.bytes.extend_from_slice(&value);
-            fields.ranges.push((start..middle, middle..fields.bytes.len()));
-        })
-        .map_err(|e| FilterError::Hpack(format!("{e:?}")))?;
-    if list_size > MAX_HEADER_BLOCK {
-        return Err(FilterError::BlockTooLarge);
-    }
-    Ok(needs_change)
 }
 
 fn put_frame_header(output: &mut BytesMut, length: usize, frame_type: u8, flags: u8, stream_id: u32) {

@@ -14,9 +14,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod filter;
+mod hpack;
 #[cfg(feature = "io")]
 mod io;
 
 pub use filter::{AuthorityFilter, FilterError, MAX_HEADER_BLOCK, is_valid_authority};
+pub use hpack::{HpackError, MAX_HEADER_LIST};
 #[cfg(feature = "io")]
 pub use io::{Filtered, incoming};
