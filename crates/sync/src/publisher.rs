@@ -126,17 +126,12 @@ fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use alp_engine::Live;
-    use alp_proto::felix::{self, to_dataplane::Payload};
+    use alp_test_support::{mk_in_sync as in_sync, msg_json};
 
     use super::*;
 
-    fn in_sync() -> ToDataplane {
-        ToDataplane { payload: Some(Payload::InSync(felix::InSync {})), ..ToDataplane::default() }
-    }
-
     fn ns(name: &str) -> ToDataplane {
-        let update = felix::NamespaceUpdate { id: Some(felix::NamespaceId { name: name.into() }), labels: [].into() };
-        ToDataplane { payload: Some(Payload::NamespaceUpdate(update)), ..ToDataplane::default() }
+        msg_json(&format!(r#"{{"namespaceUpdate":{{"id":{{"name":"{name}"}}}}}}"#))
     }
 
     fn publisher() -> (Publisher, Arc<Live>) {
