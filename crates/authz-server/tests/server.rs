@@ -12,7 +12,7 @@ use alp_authz_server::{
     Bound, Kind, Listen, Metrics, ServeError, TERMINATE_BODY, UNAVAILABLE_MESSAGE, bind, connect, serve, serve_http_on,
     serve_on,
 };
-use alp_engine::{Code, Config, Live, Store, decide};
+use alp_engine::{Code, Config, Live, LiveWriter, Store, decide};
 use alp_proto::dikastes::{HealthCheckRequest, grpc::healthz_client::HealthzClient};
 use envoy_types::pb::envoy::{
     config::core::v3::{Address, SocketAddress, address, socket_address},
@@ -44,7 +44,7 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-fn publish(live: &Live) {
+fn publish(live: &mut LiveWriter) {
     let mut store = Store::new(Config::default());
     for line in SYNC.lines().filter(|l| !l.trim().is_empty()) {
         let msg = alp_proto::jsonl::decode(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
@@ -91,6 +91,7 @@ fn check(sa: &str, method: Option<&str>) -> CheckRequest {
 struct Server {
     dir: tempfile::TempDir,
     live: Arc<Live>,
+    writer: LiveWriter,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ServeError>>,
@@ -113,12 +114,13 @@ impl Server {
 
 async fn start() -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let live = Live::new();
+    let writer = LiveWriter::new();
+    let live = writer.reader();
     let metrics = Arc::new(Metrics::new(live.clone()));
     let shutdown = CancellationToken::new();
     let bound = bind(&Listen::Unix(dir.path().join("dikastes.sock"))).unwrap();
     let task = tokio::spawn(serve_on(bound, live.clone(), metrics.clone(), shutdown.clone()));
-    Server { dir, live, metrics, shutdown, task }
+    Server { dir, live, writer, metrics, shutdown, task }
 }
 
 async fn status(client: &mut AuthorizationClient<Channel>, req: CheckRequest) -> (i32, String) {
@@ -166,8 +168,8 @@ async fn before_the_first_snapshot_everything_is_unavailable_and_not_ready() {
 
 #[tokio::test]
 async fn after_a_publish_checks_follow_the_policy_and_health_is_ready() {
-    let server = start().await;
-    publish(&server.live);
+    let mut server = start().await;
+    publish(&mut server.writer);
     let channel = server.channel().await;
     let mut authz = AuthorizationClient::new(channel.clone());
 
@@ -192,7 +194,7 @@ async fn after_a_publish_checks_follow_the_policy_and_health_is_ready() {
     assert_eq!(grpc_health(channel.clone(), "").await.unwrap(), ServingStatus::Serving as i32);
 
     // D5: losing sync keeps the snapshot serving but readiness goes false.
-    server.live.set_in_sync(false);
+    server.writer.set_in_sync(false);
     assert!(!healthz.check_readiness(HealthCheckRequest {}).await.unwrap().into_inner().healthy);
     assert_eq!(grpc_health(channel, "").await.unwrap(), ServingStatus::NotServing as i32);
     assert_eq!(status(&mut authz, check("web", Some("GET"))).await.0, Code::Ok as i32);
@@ -201,7 +203,7 @@ async fn after_a_publish_checks_follow_the_policy_and_health_is_ready() {
 
 #[tokio::test]
 async fn health_watch_follows_sync_and_ends_on_shutdown() {
-    let server = start().await;
+    let mut server = start().await;
     let mut watch = HealthClient::new(server.channel().await)
         .watch(GrpcHealthRequest { service: String::new() })
         .await
@@ -209,7 +211,7 @@ async fn health_watch_follows_sync_and_ends_on_shutdown() {
         .into_inner();
     let first = timeout(LONG, watch.message()).await.unwrap().unwrap();
     assert_eq!(first.unwrap().status, ServingStatus::NotServing as i32);
-    publish(&server.live);
+    publish(&mut server.writer);
     assert_eq!(timeout(LONG, watch.message()).await.unwrap().unwrap().unwrap().status, ServingStatus::Serving as i32);
 
     // An open watch must not hold the graceful stop.
@@ -229,7 +231,7 @@ async fn unix_socket_replaces_a_stale_file_and_is_world_writable() {
     let path = dir.path().join("dikastes.sock");
     std::fs::write(&path, "stale").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let live = Live::new();
+    let live = LiveWriter::new().reader();
     let metrics = Arc::new(Metrics::new(live.clone()));
     let shutdown = CancellationToken::new();
     let bound = bind(&Listen::Unix(path.clone())).unwrap();
@@ -271,8 +273,9 @@ async fn a_directory_at_the_listen_path_is_an_error() {
 
 #[tokio::test]
 async fn tcp_listener_serves_checks() {
-    let live = Live::new();
-    publish(&live);
+    let mut writer = LiveWriter::new();
+    publish(&mut writer);
+    let live = writer.reader();
     let metrics = Arc::new(Metrics::new(live.clone()));
     let shutdown = CancellationToken::new();
     let bound = bind(&"tcp://127.0.0.1:0".parse().unwrap()).unwrap();
@@ -287,8 +290,8 @@ async fn tcp_listener_serves_checks() {
 
 #[tokio::test]
 async fn in_flight_checks_finish_during_a_graceful_stop() {
-    let server = start().await;
-    publish(&server.live);
+    let mut server = start().await;
+    publish(&mut server.writer);
     let mut authz = AuthorizationClient::new(server.channel().await);
     let calls: Vec<_> = (0..200)
         .map(|i| {
@@ -313,10 +316,10 @@ async fn in_flight_checks_finish_during_a_graceful_stop() {
 
 #[tokio::test]
 async fn metrics_count_checks_by_code_and_kind() {
-    let server = start().await;
+    let mut server = start().await;
     let mut authz = AuthorizationClient::new(server.channel().await);
     status(&mut authz, check("web", Some("GET"))).await;
-    publish(&server.live);
+    publish(&mut server.writer);
     status(&mut authz, check("web", Some("GET"))).await;
     status(&mut authz, check("web", Some("GET"))).await;
     status(&mut authz, check("web", Some("POST"))).await;
@@ -354,7 +357,7 @@ async fn http(addr: std::net::SocketAddr, request: &str) -> String {
 
 #[tokio::test]
 async fn http_serves_metrics_and_terminate() {
-    let live = Live::new();
+    let live = LiveWriter::new().reader();
     let metrics = Arc::new(Metrics::new(live.clone()));
     let shutdown = CancellationToken::new();
     let terminate = CancellationToken::new();
@@ -387,7 +390,7 @@ async fn http_serves_metrics_and_terminate() {
 
 #[tokio::test]
 async fn http_without_terminate_has_no_such_route_and_terminate_can_be_the_shutdown_token() {
-    let metrics = Arc::new(Metrics::new(Live::new()));
+    let metrics = Arc::new(Metrics::new(LiveWriter::new().reader()));
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -461,7 +464,7 @@ async fn v2_and_v2alpha_checks_answer_as_v3_does() {
         v2::authorization_client::AuthorizationClient as V2Client,
         v2alpha::authorization_client::AuthorizationClient as V2AlphaClient,
     };
-    let server = start().await;
+    let mut server = start().await;
     let channel = server.channel().await;
     let mut v2 = V2Client::new(channel.clone());
     let mut v2alpha = V2AlphaClient::new(channel.clone());
@@ -475,7 +478,7 @@ async fn v2_and_v2alpha_checks_answer_as_v3_does() {
     let before = status(v2alpha.check(check_v2("web", Some("GET"))).await.unwrap().into_inner());
     assert_eq!(before.0, Code::Unavailable as i32);
 
-    publish(&server.live);
+    publish(&mut server.writer);
     let mut v3 = AuthorizationClient::new(channel);
     for (sa, method, want) in [
         ("web", Some("GET"), Code::Ok),
@@ -543,8 +546,8 @@ fn framed(flag: u8, message: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn malformed_checks_get_a_grpc_error_and_the_connection_keeps_serving() {
     use prost::Message;
-    let server = start().await;
-    publish(&server.live);
+    let mut server = start().await;
+    publish(&mut server.writer);
     let io = tokio::net::UnixStream::connect(server.socket()).await.unwrap();
     let (mut client, conn) = h2::client::handshake(io).await.unwrap();
     tokio::spawn(conn);
@@ -584,8 +587,8 @@ async fn malformed_checks_get_a_grpc_error_and_the_connection_keeps_serving() {
 async fn every_authority_a_grpc_client_sends_over_a_unix_socket_is_answered() {
     use alp_test_support::raw_grpc::{Authority, RawResponse, call};
     use prost::Message;
-    let server = start().await;
-    publish(&server.live);
+    let mut server = start().await;
+    publish(&mut server.writer);
     let socket = server.socket();
     let unary = async |authority, path: &str, message: Vec<u8>| -> RawResponse {
         let response = call(&socket, authority, path, &message, |_| false, LONG).await.unwrap();

@@ -7,10 +7,10 @@
 //! alp apply | delete | get ──────────────────────▶ Connection (one transaction per call)
 //! ```
 //!
-//! * [`watch`] lists the prefix at a revision, sends every good resource and then `InitDone`,
-//!   and watches from the next revision. After a disconnect it reconnects with backoff and
-//!   resumes from the last revision it saw; after a compaction it lists again and sends only
-//!   the difference. A value that does not decode is logged and skipped; a key whose value
+//! * [`Config`] is the [`Backend`](alp_datastore::Backend): it lists the prefix at a revision,
+//!   sends every good resource and then `InitDone`, and watches from the next revision. After a
+//!   disconnect it reconnects with backoff and resumes from the last revision it saw; after a
+//!   compaction it lists again and sends only the difference. A value that does not decode is logged and skipped; a key whose value
 //!   stops decoding keeps its last good resource until the key is deleted.
 //! * Keys of kinds alp does not read (`felixconfigurations`, `nodes`, `ippools`, …) are ignored.
 //! * Kubernetes kinds (Pod, Namespace, ServiceAccount, networking.k8s.io NetworkPolicy) have no
@@ -31,7 +31,6 @@ use alp_resources::{Kind, ResourceKey};
 pub use codec::{DecodeError, METADATA_ANNOTATION, decode, encode};
 pub use connection::{Connection, load};
 pub use keys::{PREFIX, etcd_key, kind_named, kind_of_plural, kind_prefix, plural};
-pub use watch::watch;
 
 /// Where etcd is and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use alp_datastore::Event;
+use alp_datastore::{Backend, Event, Sink};
 use etcd_client::EventType;
-use tokio::sync::{mpsc, watch as state};
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::{
@@ -53,10 +51,9 @@ fn report(skipped: &Skipped) {
     warn!(error = %skipped.error, kept_last_good = skipped.kept_last_good, "etcd value skipped");
 }
 
-struct Watcher {
+struct Watcher<S> {
     config: Config,
-    tx: mpsc::Sender<Event>,
-    connected_tx: state::Sender<bool>,
+    sink: S,
     view: View,
     /// The revision the view is complete at; `None` until listed, and after a compaction.
     revision: Option<i64>,
@@ -64,10 +61,10 @@ struct Watcher {
     backoff: Backoff,
 }
 
-impl Watcher {
-    async fn send(&self, events: impl IntoIterator<Item = Event>) -> Result<(), End> {
+impl<S: Sink> Watcher<S> {
+    async fn send(&mut self, events: impl IntoIterator<Item = Event>) -> Result<(), End> {
         for e in events {
-            self.tx.send(e).await.map_err(|_| End::ReceiverGone)?;
+            self.sink.send(e).await.map_err(|_| End::ReceiverGone)?;
         }
         Ok(())
     }
@@ -109,7 +106,7 @@ impl Watcher {
             Ok(s) => s,
             Err(e) => return End::Failed(e),
         };
-        self.connected_tx.send_replace(true);
+        self.sink.set_connected(true);
         self.backoff.reset();
         debug!(from = revision + 1, "etcd watch started");
         loop {
@@ -153,47 +150,37 @@ impl Watcher {
     }
 }
 
-/// Streams the resources under [`PREFIX`]: the initial listing, [`Event::InitDone`], then every
-/// change, until `shutdown` or until the receiver goes away.
-///
-/// `connected_tx` is `true` while a watch is established and `false` while etcd is unreachable
-/// (the consumer keeps the state it has; nothing is deleted on a disconnect). A broken
-/// connection is retried with exponential backoff ([`Config::min_backoff`] →
-/// [`Config::max_backoff`]) and the watch resumes after the last revision seen, so no change is
-/// lost or repeated. When that revision has been compacted, the prefix is listed again and only
-/// the difference from the current view is sent.
-pub async fn watch(
-    config: Config,
-    tx: mpsc::Sender<Event>,
-    shutdown: CancellationToken,
-    connected_tx: state::Sender<bool>,
-) {
-    let backoff = Backoff::new(config.min_backoff, config.max_backoff);
-    let mut watcher =
-        Watcher { config, tx, connected_tx, view: View::default(), revision: None, init_done: false, backoff };
-    loop {
-        let end = tokio::select! {
-            () = shutdown.cancelled() => break,
-            end = watcher.session() => end,
-        };
-        watcher.connected_tx.send_replace(false);
-        match end {
-            End::ReceiverGone => break,
-            End::Compacted(compacted) => {
-                info!(revision = ?watcher.revision, compacted, "etcd history compacted past the watch; listing again");
-                watcher.revision = None;
-            }
-            End::Failed(error) => {
-                let delay = watcher.backoff.step();
-                warn!(%error, retry_in = ?delay, "etcd unreachable or watch broken; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
+impl Backend for Config {
+    /// Streams the resources under [`PREFIX`]: the initial listing, [`Event::InitDone`], then
+    /// every change, until the sink closes.
+    ///
+    /// The sink hears `connected` while a watch is established and not while etcd is unreachable
+    /// (the consumer keeps the state it has; nothing is deleted on a disconnect). A broken
+    /// connection is retried with exponential backoff ([`Config::min_backoff`] →
+    /// [`Config::max_backoff`]) and the watch resumes after the last revision seen, so no change
+    /// is lost or repeated. When that revision has been compacted, the prefix is listed again and
+    /// only the difference from the current view is sent.
+    async fn run(self, sink: impl Sink) {
+        let backoff = Backoff::new(self.min_backoff, self.max_backoff);
+        let mut watcher =
+            Watcher { config: self, sink, view: View::default(), revision: None, init_done: false, backoff };
+        loop {
+            let end = watcher.session().await;
+            watcher.sink.set_connected(false);
+            match end {
+                End::ReceiverGone => break,
+                End::Compacted(compacted) => {
+                    info!(revision = ?watcher.revision, compacted, "etcd history compacted past the watch; listing again");
+                    watcher.revision = None;
+                }
+                End::Failed(error) => {
+                    let delay = watcher.backoff.step();
+                    warn!(%error, retry_in = ?delay, "etcd unreachable or watch broken; reconnecting");
+                    tokio::time::sleep(delay).await;
                 }
             }
         }
     }
-    watcher.connected_tx.send_replace(false);
 }
 
 #[cfg(test)]

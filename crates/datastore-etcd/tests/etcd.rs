@@ -6,7 +6,8 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use alp_datastore::Event;
-use alp_datastore_etcd::{Config, Connection, Error, PREFIX, encode, load, watch};
+use alp_datastore_etcd::{Config, Connection, Error, PREFIX, encode, load};
+use alp_datastore_tokio::spawn_watch;
 use alp_resources::{Kind, Resource, ResourceKey};
 use common::*;
 use etcd_client::{CompactionOptions, GetOptions};
@@ -16,7 +17,7 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// A running [`watch`] and its outputs.
+/// A running watch ([`spawn_watch`] of a [`Config`]) and its outputs.
 struct Watching {
     events: mpsc::Receiver<Event>,
     connected: state::Receiver<bool>,
@@ -29,9 +30,8 @@ impl Watching {
         let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         let (tx, events) = mpsc::channel(256);
-        let (connected_tx, connected) = state::channel(false);
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(watch(config, tx, shutdown.clone(), connected_tx));
+        let (task, connected) = spawn_watch(config, tx, shutdown.clone());
         Watching { events, connected, shutdown, task }
     }
 

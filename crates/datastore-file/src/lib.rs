@@ -12,11 +12,10 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use alp_datastore::Event;
+use alp_datastore::{Backend, Event, Sink};
 use alp_resources::{DocumentCache, Resource, ResourceError, ResourceKey, parse_documents_cached};
 use smallvec::SmallVec;
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 /// Fallback poll interval, for filesystems without notifications.
@@ -253,40 +252,59 @@ pub fn load(dir: &Path) -> (Vec<Resource>, Vec<String>) {
     (ds.view.into_values().map(Arc::unwrap_or_clone).collect(), errors)
 }
 
-/// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes (on a
-/// notification, or polled every `interval`), until `shutdown` or until the receiver goes away.
-pub async fn watch(dir: PathBuf, interval: Duration, tx: mpsc::Sender<Event>, shutdown: CancellationToken) {
-    let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
-    let _watcher = notify_on_change(&dir, wake_tx);
-    let mut ds = FileDatastore::new(&dir);
-    let first = ds.rescan();
-    report(&first);
-    info!(dir = %dir.display(), resources = ds.view().len(), "file datastore loaded");
-    for e in first.events.into_iter().chain(std::iter::once(Event::InitDone)) {
-        if tx.send(e).await.is_err() {
-            return;
-        }
+/// `file:DIR` as a [`Backend`]: the directory and how often it is polled besides notifications.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The directory whose resource files make the datastore.
+    pub dir: PathBuf,
+    /// The fallback poll, for changes no notification reported.
+    pub poll_interval: Duration,
+}
+
+impl Config {
+    /// `dir`, polled every [`POLL_INTERVAL`].
+    pub fn new(dir: impl Into<PathBuf>) -> Config {
+        Config { dir: dir.into(), poll_interval: POLL_INTERVAL }
     }
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-            Some(()) = wake_rx.recv() => {
-                // Debounce: let a burst of writes finish.
-                while tokio::time::timeout(DEBOUNCE, wake_rx.recv()).await.is_ok_and(|w| w.is_some()) {}
+}
+
+impl Backend for Config {
+    /// Streams DIR's resources: the initial content, [`Event::InitDone`], then changes (on a
+    /// notification, or polled every `poll_interval`), until the sink closes. Always connected.
+    async fn run(self, mut sink: impl Sink) {
+        let Config { dir, poll_interval } = self;
+        sink.set_connected(true);
+        let (wake_tx, mut wake_rx) = mpsc::channel::<()>(1);
+        let _watcher = notify_on_change(&dir, wake_tx);
+        let mut ds = FileDatastore::new(&dir);
+        let first = ds.rescan();
+        report(&first);
+        info!(dir = %dir.display(), resources = ds.view().len(), "file datastore loaded");
+        for e in first.events.into_iter().chain(std::iter::once(Event::InitDone)) {
+            if sink.send(e).await.is_err() {
+                return;
             }
         }
-        let started = std::time::Instant::now();
-        let scan = ds.rescan();
-        report(&scan);
-        if !scan.events.is_empty() {
-            debug!(events = scan.events.len(), elapsed_us = started.elapsed().as_micros(), "datastore changed");
-        }
-        for e in scan.events {
-            if tx.send(e).await.is_err() {
-                return;
+        let mut tick = tokio::time::interval(poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                Some(()) = wake_rx.recv() => {
+                    // Debounce: let a burst of writes finish.
+                    while tokio::time::timeout(DEBOUNCE, wake_rx.recv()).await.is_ok_and(|w| w.is_some()) {}
+                }
+            }
+            let started = std::time::Instant::now();
+            let scan = ds.rescan();
+            report(&scan);
+            if !scan.events.is_empty() {
+                debug!(events = scan.events.len(), elapsed_us = started.elapsed().as_micros(), "datastore changed");
+            }
+            for e in scan.events {
+                if sink.send(e).await.is_err() {
+                    return;
+                }
             }
         }
     }

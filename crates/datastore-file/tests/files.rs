@@ -68,12 +68,9 @@ async fn watch_streams_initial_content_then_changes() {
     write(dir.path(), "a.yaml", &ns("a1", "x"));
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(alp_datastore_file::watch(
-        dir.path().to_owned(),
-        std::time::Duration::from_millis(20),
-        tx,
-        shutdown.clone(),
-    ));
+    let config =
+        alp_datastore_file::Config { dir: dir.path().to_owned(), poll_interval: std::time::Duration::from_millis(20) };
+    let (task, _connected) = alp_datastore_tokio::spawn_watch(config, tx, shutdown.clone());
     assert_eq!(summary(&[rx.recv().await.unwrap(), rx.recv().await.unwrap()]), ["apply a1", "init-done"]);
     write(dir.path(), "b.yaml", &ns("b1", "x"));
     let next = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();

@@ -1,8 +1,10 @@
 //! What a datastore backend (files, etcd, Kubernetes) tells the calculator: one stream of
-//! [`Event`]s, the same for every backend, so the calculator cannot tell them apart.
+//! [`Event`]s, the same for every backend, so the calculator cannot tell them apart. Every
+//! backend is a [`Backend`]: it watches its datastore into a [`Sink`], and whoever runs it
+//! (the binary, a test) decides what the sink is; the traits need no async runtime.
 //!
 //! ```text
-//! files | etcd | k8s ──Event──▶ calc ──▶ sync server / standalone store
+//! files | etcd | k8s ──Backend::run──▶ Sink ──Event──▶ calc ──▶ sync server / standalone store
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -19,6 +21,29 @@ pub enum Event {
     Delete(ResourceKey),
     /// The initial listing is complete: what came before is the whole datastore.
     InitDone,
+}
+
+/// The consumer went away: a backend stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closed;
+
+/// Where a backend reports: its events, in order, and whether its datastore is reachable.
+pub trait Sink: Send {
+    /// Hands `event` on, waiting while the consumer is behind; `Err(Closed)` once it is gone.
+    fn send(&mut self, event: Event) -> impl Future<Output = Result<(), Closed>> + Send;
+
+    /// Whether the datastore is reachable now (etcd: a watch is established). Nothing is
+    /// deleted on a disconnect: the consumer keeps the state it has.
+    fn set_connected(&mut self, connected: bool);
+}
+
+/// A datastore backend: `file:DIR`, `etcd:URL`, (next) the Kubernetes API.
+pub trait Backend: Send {
+    /// Watches the datastore into `sink`: every resource, [`Event::InitDone`], then each change,
+    /// with the reachability as it changes (a backend that is always reachable says so before
+    /// its first event). Errors are logged and retried by the backend, which returns only once
+    /// `sink` is closed; dropping the future stops it.
+    fn run(self, sink: impl Sink) -> impl Future<Output = ()> + Send;
 }
 
 /// The difference between two complete views of a datastore, as events (deletes first, then

@@ -15,6 +15,6 @@ mod store;
 
 pub use alp_model::{Direction, Request, Scope};
 pub use decide::{Code, Decision, Hit, PROFILE_TIER, decide, decide_unindexed, decide_with};
-pub use live::Live;
+pub use live::{Live, LiveWriter};
 pub use snapshot::Snapshot;
 pub use store::{Applied, Config, Store, StoreError};

@@ -1,5 +1,8 @@
 //! The one place a snapshot is published: one writer (the policy-sync client, or the
-//! in-process calculator), many readers (checks), no lock on the read path.
+//! in-process calculator), many readers (checks, health, metrics), no lock on the read path.
+//!
+//! The types hold the rule: a [`LiveWriter`] cannot be cloned and writes through `&mut self`,
+//! and every reader gets an `Arc<Live>` from it ([`LiveWriter::reader`]), which can only read.
 
 use std::sync::{
     Arc,
@@ -10,8 +13,9 @@ use arc_swap::{ArcSwapOption, Guard};
 
 use crate::Snapshot;
 
-/// The current snapshot plus the sync state that health and metrics report.
-#[derive(Debug, Default)]
+/// The current snapshot plus the sync state that health and metrics report: the readers' side,
+/// shared as `Arc<Live>`. Only its [`LiveWriter`] changes it.
+#[derive(Debug)]
 pub struct Live {
     current: ArcSwapOption<Snapshot>,
     connected: AtomicBool,
@@ -22,36 +26,9 @@ pub struct Live {
 }
 
 impl Live {
-    /// Nothing published yet: checks answer UNAVAILABLE.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Live::default())
-    }
-
     /// The snapshot checks read; `None` before the first InSync.
     pub fn load(&self) -> Guard<Option<Arc<Snapshot>>> {
         self.current.load()
-    }
-
-    /// Swaps in a complete snapshot (taken at or after an InSync); `now_ms` is wall-clock time.
-    pub fn publish(&self, snapshot: Arc<Snapshot>, now_ms: u64) {
-        self.current.store(Some(snapshot));
-        self.published.fetch_add(1, Ordering::Relaxed);
-        self.published_at_ms.store(now_ms, Ordering::Relaxed);
-    }
-
-    /// Whether a stream to the policy source is open.
-    pub fn set_connected(&self, connected: bool) {
-        self.connected.store(connected, Ordering::Relaxed);
-    }
-
-    /// Readiness: InSync seen on the current stream (D5: the last snapshot keeps serving while not).
-    pub fn set_in_sync(&self, in_sync: bool) {
-        self.in_sync.store(in_sync, Ordering::Relaxed);
-    }
-
-    /// Counts applied policy-sync messages.
-    pub fn count_updates(&self, n: u64) {
-        self.updates.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn is_connected(&self) -> bool {
@@ -75,5 +52,60 @@ impl Live {
     /// Policy-sync messages applied so far.
     pub fn updates(&self) -> u64 {
         self.updates.load(Ordering::Relaxed)
+    }
+}
+
+/// The one writer of a [`Live`]: not `Clone`, and every change takes `&mut self`, so one task
+/// (the sync client's or the standalone server's publisher) owns it.
+#[derive(Debug)]
+pub struct LiveWriter {
+    live: Arc<Live>,
+}
+
+impl Default for LiveWriter {
+    fn default() -> Self {
+        LiveWriter::new()
+    }
+}
+
+impl LiveWriter {
+    /// Nothing published yet: checks answer UNAVAILABLE.
+    pub fn new() -> Self {
+        let live = Live {
+            current: ArcSwapOption::empty(),
+            connected: AtomicBool::new(false),
+            in_sync: AtomicBool::new(false),
+            published: AtomicU64::new(0),
+            published_at_ms: AtomicU64::new(0),
+            updates: AtomicU64::new(0),
+        };
+        LiveWriter { live: Arc::new(live) }
+    }
+
+    /// A reader of what this writer publishes (as many as wanted).
+    pub fn reader(&self) -> Arc<Live> {
+        Arc::clone(&self.live)
+    }
+
+    /// Swaps in a complete snapshot (taken at or after an InSync); `now_ms` is wall-clock time.
+    pub fn publish(&mut self, snapshot: Arc<Snapshot>, now_ms: u64) {
+        self.live.current.store(Some(snapshot));
+        self.live.published.fetch_add(1, Ordering::Relaxed);
+        self.live.published_at_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Whether a stream to the policy source is open.
+    pub fn set_connected(&mut self, connected: bool) {
+        self.live.connected.store(connected, Ordering::Relaxed);
+    }
+
+    /// Readiness: InSync seen on the current stream (D5: the last snapshot keeps serving while not).
+    pub fn set_in_sync(&mut self, in_sync: bool) {
+        self.live.in_sync.store(in_sync, Ordering::Relaxed);
+    }
+
+    /// Counts applied policy-sync messages.
+    pub fn count_updates(&mut self, n: u64) {
+        self.live.updates.fetch_add(n, Ordering::Relaxed);
     }
 }

@@ -20,7 +20,7 @@ use std::{
 };
 
 use alp_datastore_etcd::Connection;
-use alp_engine::{Code, Live, decide};
+use alp_engine::{Code, Live, LiveWriter, decide};
 use alp_model::{Address, Http, Peer, Request};
 use alp_resources::{Resource, parse_documents};
 use alp_test_support::etcd::Etcd;
@@ -343,10 +343,11 @@ async fn run(args: Args, alp: PathBuf) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let live = Live::new();
+        let writer = LiveWriter::new();
+        let live = writer.reader();
         let mut cfg = alp_sync::ClientConfig::new(sock);
         cfg.initial_backoff = Duration::from_millis(5);
-        tokio::spawn(alp_sync::run_client(cfg, live.clone(), shutdown.clone()));
+        tokio::spawn(alp_sync::run_client(cfg, writer, shutdown.clone()));
         lives.push((name.clone(), live));
     }
     while !lives.iter().all(|(_, l)| l.is_in_sync()) {

@@ -3,11 +3,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::Duration,
 };
 
-use alp_engine::{Config, Live, Snapshot, Store};
+use alp_engine::{Config, LiveWriter};
 use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::PolicySyncClient};
 use futures::{FutureExt as _, Stream, StreamExt as _};
 use hyper_util::rt::TokioIo;
@@ -20,7 +19,7 @@ use tonic::{
 };
 use tracing::{debug, info, warn};
 
-use crate::Backoff;
+use crate::{Backoff, Publisher};
 
 /// Largest policy-sync message accepted. Felix splits IP sets to stay under gRPC's default
 /// 4 MiB (82,200 members a message); this leaves room for big policies and other senders.
@@ -86,9 +85,11 @@ struct StreamStats {
 }
 
 /// Syncs from `cfg.dial` into `live` until `shutdown`: one `PolicySync/Sync` stream at a time,
-/// a fresh [`Store`] per stream, published from InSync on. A broken stream leaves the last
-/// snapshot serving (readiness false) and reconnects after a backoff delay.
-pub async fn run_client(cfg: ClientConfig, live: Arc<Live>, shutdown: CancellationToken) {
+/// a fresh [`Store`](alp_engine::Store) per stream, published from InSync on (by a
+/// [`Publisher`], the one writer of `live`). A broken stream leaves the last snapshot serving
+/// (readiness false) and reconnects after a backoff delay.
+pub async fn run_client(cfg: ClientConfig, live: LiveWriter, shutdown: CancellationToken) {
+    let mut publisher = Publisher::new(live, cfg.engine.clone());
     let mut backoff = Backoff::new(cfg.initial_backoff, cfg.max_backoff);
     let mut rng = StdRng::from_os_rng();
     let mut failures: u32 = 0;
@@ -98,10 +99,9 @@ pub async fn run_client(cfg: ClientConfig, live: Arc<Live>, shutdown: Cancellati
         let outcome = tokio::select! {
             biased;
             () = shutdown.cancelled() => None,
-            r = sync_once(&cfg, &live, &mut stats) => Some(r),
+            r = sync_once(&cfg, &mut publisher, &mut stats) => Some(r),
         };
-        live.set_connected(false);
-        live.set_in_sync(false);
+        publisher.set_connected(false);
         let Some(outcome) = outcome else { break };
         if stats.in_sync {
             backoff.reset();
@@ -132,13 +132,12 @@ pub async fn run_client(cfg: ClientConfig, live: Arc<Live>, shutdown: Cancellati
             () = tokio::time::sleep(delay) => {}
         }
     }
-    live.set_connected(false);
-    live.set_in_sync(false);
+    publisher.set_connected(false);
     info!("policy sync client stopped");
 }
 
 /// One connection: connect, open the stream, pump it into a fresh store until it ends.
-async fn sync_once(cfg: &ClientConfig, live: &Live, stats: &mut StreamStats) -> Result<(), SyncError> {
+async fn sync_once(cfg: &ClientConfig, publisher: &mut Publisher, stats: &mut StreamStats) -> Result<(), SyncError> {
     let channel = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&cfg.dial)).await {
         Ok(Ok(channel)) => channel,
         Ok(Err(source)) => return Err(SyncError::Connect { path: cfg.dial.clone(), source }),
@@ -147,10 +146,10 @@ async fn sync_once(cfg: &ClientConfig, live: &Live, stats: &mut StreamStats) -> 
     let mut client = PolicySyncClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES);
     let mut stream = client.sync(SyncRequest {}).await.map_err(SyncError::Refused)?.into_inner();
     stats.opened = true;
-    live.set_connected(true);
+    publisher.restart();
+    publisher.set_connected(true);
     info!(socket = %cfg.dial.display(), "policy sync stream open");
-    let mut store = Store::new(cfg.engine.clone());
-    pump(&mut stream, &mut store, live, stats).await.map_err(SyncError::Broken)
+    pump(&mut stream, publisher, stats).await.map_err(SyncError::Broken)
 }
 
 /// h2c over the Unix socket at `path`.
@@ -164,10 +163,10 @@ async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
         .await
 }
 
-/// Applies the stream to `store` until it ends. Before InSync nothing is published; from InSync
-/// on, every batch is: one message awaited plus every message already received, then one
-/// snapshot. `Ok` on a clean end.
-async fn pump<S>(stream: &mut S, store: &mut Store, live: &Live, stats: &mut StreamStats) -> Result<(), Status>
+/// Applies the stream to the publisher's store until it ends. Before InSync nothing is
+/// published; from InSync on, every batch is: one message awaited plus every message already
+/// received, then one snapshot. `Ok` on a clean end.
+async fn pump<S>(stream: &mut S, publisher: &mut Publisher, stats: &mut StreamStats) -> Result<(), Status>
 where
     S: Stream<Item = Result<ToDataplane, Status>> + Unpin,
 {
@@ -177,7 +176,7 @@ where
             Some(Err(status)) => return Err(status),
             Some(Ok(msg)) => msg,
         };
-        apply(store, &first);
+        publisher.apply(&first);
         let mut batch: u64 = 1;
         let mut end = None;
         while batch < MAX_BATCH {
@@ -192,55 +191,18 @@ where
                     break;
                 }
                 Some(Some(Ok(msg))) => {
-                    apply(store, &msg);
+                    publisher.apply(&msg);
                     batch += 1;
                 }
             }
         }
         stats.messages += batch;
-        live.count_updates(batch);
-        if store.in_sync() {
-            let snapshot = build_snapshot(store)
-                .await
-                .map_err(|e| Status::internal(format!("building the policy snapshot: {e}")))?;
-            let policies = snapshot.policy_count();
-            let endpoint = snapshot.has_endpoint();
-            let (ip_sets, members) = snapshot.ip_set_stats();
-            live.publish(snapshot, now_ms());
-            if !stats.in_sync {
-                stats.in_sync = true;
-                live.set_in_sync(true);
-                info!(messages = stats.messages, policies, endpoint, ip_sets, members, "policy sync in sync");
-            }
-        }
+        publisher.publish().await.map_err(|e| Status::internal(format!("building the policy snapshot: {e}")))?;
+        stats.in_sync = publisher.in_sync();
         if let Some(end) = end {
             return end;
         }
     }
-}
-
-/// Builds `store`'s snapshot on tokio's blocking pool: a large store takes tens of milliseconds
-/// (S1: 80 ms), and checks must not wait for it on a runtime of one thread. The store is lent to
-/// the builder and put back; if the builder panicked, it is left empty and the error returned.
-pub async fn build_snapshot(store: &mut Store) -> Result<Arc<Snapshot>, tokio::task::JoinError> {
-    let owned = std::mem::take(store);
-    let (owned, snapshot) = tokio::task::spawn_blocking(move || {
-        let snapshot = owned.snapshot();
-        (owned, snapshot)
-    })
-    .await?;
-    *store = owned;
-    Ok(snapshot)
-}
-
-fn apply(store: &mut Store, msg: &ToDataplane) {
-    if let Err(e) = store.apply(msg) {
-        warn!(error = %Chain(&e), "policy-sync update not fully applied");
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// An error with its sources, `: `-separated (tonic's transport errors say little on their own).
@@ -264,6 +226,9 @@ impl std::fmt::Display for Chain<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use alp_engine::Live;
     use alp_proto::felix::{self, to_dataplane::Payload};
     use futures::channel::mpsc;
 
@@ -286,6 +251,15 @@ mod tests {
         ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
     }
 
+    /// A publisher whose stream is open, as `sync_once` hands it to `pump`, and its reader.
+    fn connected() -> (Publisher, Arc<Live>) {
+        let writer = LiveWriter::new();
+        let live = writer.reader();
+        let mut publisher = Publisher::new(writer, Config::default());
+        publisher.set_connected(true);
+        (publisher, live)
+    }
+
     /// Waits (up to 10 s) for `cond`; snapshots are built on the blocking pool, so the pump
     /// needs real time, not only turns of this runtime.
     async fn wait_until(mut cond: impl FnMut() -> bool) {
@@ -300,40 +274,34 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_is_published_before_in_sync() {
-        let live = Live::new();
-        let mut store = Store::new(Config::default());
+        let (mut publisher, live) = connected();
         let mut stats = StreamStats::default();
         let mut stream = futures::stream::iter([ns("a"), ns("b")].map(Ok));
-        assert!(pump(&mut stream, &mut store, &live, &mut stats).await.is_ok());
+        assert!(pump(&mut stream, &mut publisher, &mut stats).await.is_ok());
         assert!(live.load().is_none());
         assert_eq!((live.published(), live.updates(), live.is_in_sync()), (0, 2, false));
     }
 
     #[tokio::test]
     async fn messages_ready_together_are_published_once() {
-        let live = Live::new();
-        let mut store = Store::new(Config::default());
+        let (mut publisher, live) = connected();
         let mut stats = StreamStats::default();
         let msgs = [ns("a"), in_sync(), ns("b"), ns("c")];
         let mut stream = futures::stream::iter(msgs.map(Ok));
-        assert!(pump(&mut stream, &mut store, &live, &mut stats).await.is_ok());
+        assert!(pump(&mut stream, &mut publisher, &mut stats).await.is_ok());
         assert_eq!((live.published(), live.updates(), live.is_in_sync()), (1, 4, true));
         assert!(live.load().as_ref().is_some_and(|s| s.namespace_labels("c").is_some()));
     }
 
     #[tokio::test]
     async fn each_arrival_after_in_sync_publishes_once_and_errors_do_not_stop() {
-        let live = Live::new();
+        let (mut publisher, live) = connected();
         let (msg_tx, mut msg_rx) = mpsc::unbounded();
-        let pumped = {
-            let live = Arc::clone(&live);
-            tokio::spawn(async move {
-                let mut store = Store::new(Config::default());
-                let mut stats = StreamStats::default();
-                let end = pump(&mut msg_rx, &mut store, &live, &mut stats).await;
-                (end, stats.messages)
-            })
-        };
+        let pumped = tokio::spawn(async move {
+            let mut stats = StreamStats::default();
+            let end = pump(&mut msg_rx, &mut publisher, &mut stats).await;
+            (end, stats.messages)
+        });
         let send = |m: ToDataplane| msg_tx.unbounded_send(Ok(m)).unwrap_or_else(|e| panic!("{e}"));
         send(ns("a"));
         send(in_sync());

@@ -2,7 +2,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use alp_engine::Live;
+use alp_engine::{Live, LiveWriter};
 use alp_model::PolicyId;
 use alp_proto::felix::{IpSetUpdate, ToDataplane, to_dataplane::Payload};
 use alp_sync::{ClientConfig, run_client};
@@ -24,9 +24,10 @@ struct Client {
 
 impl Client {
     fn spawn(cfg: ClientConfig) -> Client {
-        let live = Live::new();
+        let writer = LiveWriter::new();
+        let live = writer.reader();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run_client(cfg, Arc::clone(&live), shutdown.clone()));
+        let task = tokio::spawn(run_client(cfg, writer, shutdown.clone()));
         Client { live, shutdown, task }
     }
 

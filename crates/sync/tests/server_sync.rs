@@ -2,9 +2,9 @@
 
 mod server_common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use alp_engine::Live;
+use alp_engine::LiveWriter;
 use alp_proto::felix::{DataplaneStats, to_dataplane::Payload};
 use alp_sync::{ClientConfig, MAX_MEMBERS_PER_MESSAGE, ServeError, run_client};
 use alp_test_support::mk_in_sync;
@@ -263,11 +263,12 @@ async fn a_large_ip_set_arrives_split_and_reassembles_in_the_real_clients_store(
     );
     drop(raw);
 
-    let live = Live::new();
+    let writer = LiveWriter::new();
+    let live = writer.reader();
     let shutdown = CancellationToken::new();
     let mut cfg = ClientConfig::new(&socket);
     cfg.initial_backoff = Duration::from_millis(5);
-    let client = tokio::spawn(run_client(cfg, Arc::clone(&live), shutdown.clone()));
+    let client = tokio::spawn(run_client(cfg, writer, shutdown.clone()));
     until("client in sync", || live.is_in_sync()).await;
     let len = live.load().as_ref().and_then(|s| s.ip_set("s:big").map(|set| set.len()));
     assert_eq!(len, Some(MEMBERS));

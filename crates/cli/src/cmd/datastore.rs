@@ -5,15 +5,11 @@
 use std::{path::PathBuf, time::Duration};
 
 use alp_calc::Calculator;
-use alp_datastore::Event;
+use alp_datastore::{Backend, Event, Sink};
+pub use alp_datastore_tokio::spawn_watch;
 use alp_proto::felix::ToDataplane;
 use alp_resources::Resource;
 use alp_sync::{Outgoing, Processor};
-use tokio::{
-    sync::{mpsc, watch},
-    task::JoinHandle,
-};
-use tokio_util::sync::CancellationToken;
 
 use crate::BadInput;
 
@@ -103,25 +99,13 @@ impl Datastore {
     }
 }
 
-/// Spawns the datastore's watch: events into `events_tx` until `shutdown`, and whether the
-/// datastore is reachable (always `true` for files; for etcd, whether a watch is established).
-pub fn spawn_watch(
-    datastore: Datastore,
-    events_tx: mpsc::Sender<Event>,
-    shutdown: CancellationToken,
-) -> (JoinHandle<()>, watch::Receiver<bool>) {
-    match datastore {
-        Datastore::Files(dir) => {
-            let (connected_tx, connected_rx) = watch::channel(true);
-            let task = tokio::spawn(async move {
-                alp_datastore_file::watch(dir, alp_datastore_file::POLL_INTERVAL, events_tx, shutdown).await;
-                drop(connected_tx);
-            });
-            (task, connected_rx)
-        }
-        Datastore::Etcd(config) => {
-            let (connected_tx, connected_rx) = watch::channel(false);
-            (tokio::spawn(alp_datastore_etcd::watch(config, events_tx, shutdown, connected_tx)), connected_rx)
+/// The backend a `--datastore` names (run with [`spawn_watch`]): files are always reachable;
+/// etcd is while a watch is established.
+impl Backend for Datastore {
+    async fn run(self, sink: impl Sink) {
+        match self {
+            Datastore::Files(dir) => alp_datastore_file::Config::new(dir).run(sink).await,
+            Datastore::Etcd(config) => config.run(sink).await,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use alp_authz_server::{Listen, Metrics};
-use alp_engine::{Config, Live};
+use alp_engine::{Config, LiveWriter};
 use alp_sync::ClientConfig;
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
@@ -90,7 +90,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     .context("starting the runtime")?;
     runtime.block_on(async move {
-        let live = Live::new();
+        // The one writer goes to whoever feeds the store; checks, health and metrics read.
+        let writer = LiveWriter::new();
+        let live = writer.reader();
         let metrics = Arc::new(Metrics::new(live.clone()));
         let shutdown = CancellationToken::new();
         crate::signals::spawn_shutdown_on_signal(shutdown.clone())?;
@@ -100,11 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             (Some(dial), _) => {
                 let mut sync = ClientConfig::new(dial);
                 sync.engine = engine;
-                tokio::spawn(alp_sync::run_client(sync, live.clone(), shutdown.child_token()))
+                tokio::spawn(alp_sync::run_client(sync, writer, shutdown.child_token()))
             }
             #[cfg(feature = "full")]
             (None, Some((datastore, workload))) => {
-                tokio::spawn(standalone(datastore, workload, engine, live.clone(), shutdown.child_token()))
+                tokio::spawn(standalone(datastore, workload, engine, writer, shutdown.child_token()))
             }
             #[cfg(not(feature = "full"))]
             (None, Some(never)) => match never {},
@@ -135,12 +137,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 #[cfg(feature = "full")]
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-#[cfg(feature = "full")]
-/// Standalone: the agent's calculator in-process for one workload, feeding the store directly.
+/// Standalone: the agent's calculator in-process for one workload, feeding the store directly
+/// through the sync client's [`alp_sync::Publisher`].
 ///
 /// Readiness is InSync and a reachable datastore: while etcd is away the last snapshot keeps
 /// serving but the authorizer reports itself not ready, as it does when the agent's stream
@@ -149,38 +147,24 @@ async fn standalone(
     datastore: Datastore,
     workload: String,
     engine: Config,
-    live: Arc<Live>,
+    live: LiveWriter,
     shutdown: CancellationToken,
 ) {
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(4096);
     let (watcher, mut connected_rx) = spawn_watch(datastore, events_tx, shutdown.clone());
     let mut calc = alp_calc::Calculator::new(None);
     let (mut feed, first) = WorkloadFeed::new(&workload);
-    let mut store = alp_engine::Store::new(engine);
+    let mut publisher = alp_sync::Publisher::new(live, engine);
     let mut pending = first;
     loop {
-        let applied = !pending.is_empty();
         for m in pending.drain(..) {
-            if let Err(e) = store.apply(&m) {
-                tracing::warn!(error = %e, "policy update not applied");
-            }
-            live.count_updates(1);
+            publisher.apply(&m);
         }
-        let connected = *connected_rx.borrow_and_update();
-        live.set_connected(connected);
-        if store.in_sync() {
-            if applied {
-                match alp_sync::build_snapshot(&mut store).await {
-                    Ok(snapshot) => live.publish(snapshot, now_ms()),
-                    Err(e) => {
-                        // The store went with the builder: the last snapshot keeps serving, not ready.
-                        tracing::error!(error = %e, "building the policy snapshot failed; standalone feed stopped");
-                        live.set_in_sync(false);
-                        break;
-                    }
-                }
-            }
-            live.set_in_sync(connected);
+        publisher.set_connected(*connected_rx.borrow_and_update());
+        if let Err(e) = publisher.publish().await {
+            // The store went with the builder: the last snapshot keeps serving, not ready.
+            tracing::error!(error = %e, "building the policy snapshot failed; standalone feed stopped");
+            break;
         }
         let event = tokio::select! {
             e = events_rx.recv() => e,
@@ -194,6 +178,6 @@ async fn standalone(
         }
         pending = feed.apply(global);
     }
-    live.set_connected(false);
+    publisher.set_connected(false);
     let _ = watcher.await;
 }
