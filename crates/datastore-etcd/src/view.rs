@@ -153,16 +153,9 @@ mod tests {
     }
 
     fn summary(events: &[Event]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Event::Apply(r) => {
-                    format!("apply {}@{}", r.name(), r.metadata().resource_version.as_deref().unwrap_or(""))
-                }
-                Event::Delete(k) => format!("delete {}", k.name),
-                Event::InitDone => "init-done".into(),
-            })
-            .collect()
+        let versioned =
+            |r: &Resource| format!("{}@{}", r.name(), r.metadata().resource_version.as_deref().unwrap_or(""));
+        events.iter().map(|e| e.summary(versioned, |k| k.name.clone())).collect()
     }
 
     #[test]

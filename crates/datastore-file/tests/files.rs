@@ -11,14 +11,7 @@ fn ns(name: &str, team: &str) -> String {
 }
 
 fn summary(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e {
-            Event::Apply(r) => format!("apply {}", r.name()),
-            Event::Delete(k) => format!("delete {}", k.name),
-            Event::InitDone => "init-done".into(),
-        })
-        .collect()
+    events.iter().map(|e| e.summary(|r| r.name().to_owned(), |k| k.name.clone())).collect()
 }
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -23,6 +23,18 @@ pub enum Event {
     InitDone,
 }
 
+impl Event {
+    /// One line saying what happened (`apply …`, `delete …`, `init-done`), the resource and
+    /// the key written by `resource` and `key`: what tests compare.
+    pub fn summary(&self, resource: impl Fn(&Resource) -> String, key: impl Fn(&ResourceKey) -> String) -> String {
+        match self {
+            Event::Apply(r) => format!("apply {}", resource(r)),
+            Event::Delete(k) => format!("delete {}", key(k)),
+            Event::InitDone => "init-done".to_owned(),
+        }
+    }
+}
+
 /// The consumer went away: a backend stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Closed;
@@ -80,14 +92,7 @@ mod tests {
     }
 
     fn summary(events: &[Event]) -> Vec<String> {
-        events
-            .iter()
-            .map(|e| match e {
-                Event::Apply(r) => format!("apply {}", r.name()),
-                Event::Delete(k) => format!("delete {}", k.name),
-                Event::InitDone => "init-done".into(),
-            })
-            .collect()
+        events.iter().map(|e| e.summary(|r| r.name().to_owned(), |k| k.name.clone())).collect()
     }
 
     #[test]

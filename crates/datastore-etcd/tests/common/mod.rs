@@ -44,17 +44,11 @@ pub async fn wait_connected(connected: &mut tokio::sync::watch::Receiver<bool>, 
 
 /// `apply KIND [NS/]NAME [v=V]`, `delete KIND [NS/]NAME`, `init-done`.
 pub fn summary(events: &[Event]) -> Vec<String> {
-    events
-        .iter()
-        .map(|e| match e {
-            Event::Apply(r) => match r.metadata().labels.get("v") {
-                Some(v) => format!("apply {} v={v}", r.key()),
-                None => format!("apply {}", r.key()),
-            },
-            Event::Delete(k) => format!("delete {k}"),
-            Event::InitDone => "init-done".to_owned(),
-        })
-        .collect()
+    let labelled = |r: &Resource| match r.metadata().labels.get("v") {
+        Some(v) => format!("{} v={v}", r.key()),
+        None => r.key().to_string(),
+    };
+    events.iter().map(|e| e.summary(labelled, ToString::to_string)).collect()
 }
 
 pub fn parse(yaml: &str) -> Resource {
