@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use alp_proto::felix::{Policy, PolicyId};
-use alp_resources::k8s::{KUBERNETES_NETWORK_POLICY_ORDER, KUBERNETES_NETWORK_POLICY_TIER};
-use alp_resources::{Kind, PolicyType, Resource, ResourceKey, Rule, StagedAction};
+use alp_resources::calico::{KUBERNETES_NETWORK_POLICY_ORDER, KUBERNETES_NETWORK_POLICY_TIER};
+use alp_resources::{Kind, PolicyType, PolicyView, Resource, ResourceKey, Rule, StagedAction};
 use alp_selector::Selector;
 
 use crate::convert::{
@@ -31,16 +31,11 @@ pub(crate) struct PolicyKey {
 impl PolicyKey {
     /// The policy a resource key stands for, if it is a policy kind.
     pub fn for_resource(key: &ResourceKey) -> Option<PolicyKey> {
-        let name = match key.kind {
-            Kind::GlobalNetworkPolicy
-            | Kind::NetworkPolicy
-            | Kind::StagedGlobalNetworkPolicy
-            | Kind::StagedNetworkPolicy
-            | Kind::StagedKubernetesNetworkPolicy
-            | Kind::KubernetesNetworkPolicy => key.name.clone(),
-            _ => return None,
-        };
-        Some(PolicyKey { kind: key.kind, namespace: key.namespace.clone().unwrap_or_default(), name })
+        key.kind.is_policy().then(|| PolicyKey {
+            kind: key.kind,
+            namespace: key.namespace.clone().unwrap_or_default(),
+            name: key.name.clone(),
+        })
     }
 
     /// As a proto `PolicyID`.
@@ -83,7 +78,8 @@ impl PolicyDef {
     }
 }
 
-/// What a policy resource says, whatever its kind.
+/// What a policy resource says, whatever its kind, with a Kubernetes policy's rules and pod
+/// selector converted to Calico's.
 struct Spec<'a> {
     namespace: Option<&'a str>,
     tier: &'a str,
@@ -94,97 +90,47 @@ struct Spec<'a> {
     types: &'a [PolicyType],
     namespace_selector: &'a str,
     service_account_selector: &'a str,
-    host_only: bool,
 }
 
 /// The policy key and definition of a policy resource: `None` if the resource is not a policy,
 /// `Some((key, None))` for a policy that never applies to workload endpoints (`doNotTrack`,
 /// `preDNAT`, or a staged deletion).
 pub(crate) fn policy_from_resource(resource: &Resource) -> Option<(PolicyKey, Option<PolicyDef>)> {
+    let view = resource.as_policy()?;
     let key = PolicyKey::for_resource(&resource.key())?;
-    let ns = resource.namespace();
-    let spec = match resource {
-        Resource::GlobalNetworkPolicy(p) => Spec {
-            namespace: None,
-            tier: &p.spec.tier,
-            order: p.spec.order,
-            ingress: Cow::Borrowed(&p.spec.ingress),
-            egress: Cow::Borrowed(&p.spec.egress),
-            selector: Cow::Borrowed(&p.spec.selector),
-            types: &p.spec.types,
-            namespace_selector: &p.spec.namespace_selector,
-            service_account_selector: &p.spec.service_account_selector,
-            host_only: p.spec.do_not_track || p.spec.pre_dnat,
-        },
-        Resource::StagedGlobalNetworkPolicy(p) => Spec {
-            namespace: None,
-            tier: &p.spec.tier,
-            order: p.spec.order,
-            ingress: Cow::Borrowed(&p.spec.ingress),
-            egress: Cow::Borrowed(&p.spec.egress),
-            selector: Cow::Borrowed(&p.spec.selector),
-            types: &p.spec.types,
-            namespace_selector: &p.spec.namespace_selector,
-            service_account_selector: &p.spec.service_account_selector,
-            host_only: p.spec.do_not_track || p.spec.pre_dnat || p.spec.staged_action == StagedAction::Delete,
-        },
-        Resource::NetworkPolicy(p) => Spec {
-            namespace: ns,
-            tier: &p.spec.tier,
-            order: p.spec.order,
-            ingress: Cow::Borrowed(&p.spec.ingress),
-            egress: Cow::Borrowed(&p.spec.egress),
-            selector: Cow::Borrowed(&p.spec.selector),
-            types: &p.spec.types,
-            namespace_selector: "",
-            service_account_selector: &p.spec.service_account_selector,
-            host_only: false,
-        },
-        Resource::StagedNetworkPolicy(p) => Spec {
-            namespace: ns,
-            tier: &p.spec.tier,
-            order: p.spec.order,
-            ingress: Cow::Borrowed(&p.spec.ingress),
-            egress: Cow::Borrowed(&p.spec.egress),
-            selector: Cow::Borrowed(&p.spec.selector),
-            types: &p.spec.types,
-            namespace_selector: "",
-            service_account_selector: &p.spec.service_account_selector,
-            host_only: p.spec.staged_action == StagedAction::Delete,
-        },
-        Resource::KubernetesNetworkPolicy(p) => {
-            let (ingress, egress) = k8s_rules(&p.spec.ingress, &p.spec.egress);
+    let namespace = resource.namespace();
+    let (spec, host_only) = match view {
+        PolicyView::Calico(p) => (
             Spec {
-                namespace: ns,
+                namespace,
+                tier: p.tier,
+                order: p.order,
+                ingress: Cow::Borrowed(p.ingress),
+                egress: Cow::Borrowed(p.egress),
+                selector: Cow::Borrowed(p.selector),
+                types: p.types,
+                namespace_selector: p.namespace_selector,
+                service_account_selector: p.service_account_selector,
+            },
+            p.do_not_track || p.pre_dnat,
+        ),
+        PolicyView::Kubernetes(p) => {
+            let (ingress, egress) = k8s_rules(p.ingress, p.egress);
+            let spec = Spec {
+                namespace,
                 tier: KUBERNETES_NETWORK_POLICY_TIER,
                 order: Some(KUBERNETES_NETWORK_POLICY_ORDER),
                 ingress: Cow::Owned(ingress),
                 egress: Cow::Owned(egress),
-                selector: Cow::Owned(k8s_policy_selector(&p.spec.pod_selector)),
-                types: &p.spec.policy_types,
+                selector: Cow::Owned(k8s_policy_selector(p.pod_selector)),
+                types: p.policy_types,
                 namespace_selector: "",
                 service_account_selector: "",
-                host_only: false,
-            }
+            };
+            (spec, false)
         }
-        Resource::StagedKubernetesNetworkPolicy(p) => {
-            let (ingress, egress) = k8s_rules(&p.spec.ingress, &p.spec.egress);
-            Spec {
-                namespace: ns,
-                tier: KUBERNETES_NETWORK_POLICY_TIER,
-                order: Some(KUBERNETES_NETWORK_POLICY_ORDER),
-                ingress: Cow::Owned(ingress),
-                egress: Cow::Owned(egress),
-                selector: Cow::Owned(k8s_policy_selector(&p.spec.pod_selector)),
-                types: &p.spec.policy_types,
-                namespace_selector: "",
-                service_account_selector: "",
-                host_only: p.spec.staged_action == StagedAction::Delete,
-            }
-        }
-        _ => return None,
     };
-    if spec.host_only {
+    if host_only || view.staged_action() == Some(StagedAction::Delete) {
         return Some((key, None));
     }
     let def = convert_policy(&key, &spec);

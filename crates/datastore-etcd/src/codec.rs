@@ -1,7 +1,7 @@
 //! etcd values ↔ resources: the JSON-serialised v3 resource, with the original name of
 //! (staged) (global) network policies also in the `projectcalico.org/metadata` annotation.
 
-use alp_resources::{Kind, Resource, ResourceError, ResourceKey, parse_value};
+use alp_resources::{Kind, PolicyView, Resource, ResourceError, ResourceKey, parse_value};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -89,12 +89,9 @@ pub enum DecodeError {
 }
 
 fn tier(resource: &Resource) -> Option<&str> {
-    match resource {
-        Resource::GlobalNetworkPolicy(p) => Some(&p.spec.tier),
-        Resource::NetworkPolicy(p) => Some(&p.spec.tier),
-        Resource::StagedGlobalNetworkPolicy(p) => Some(&p.spec.tier),
-        Resource::StagedNetworkPolicy(p) => Some(&p.spec.tier),
-        _ => None,
+    match resource.as_policy()? {
+        PolicyView::Calico(p) => Some(p.tier),
+        PolicyView::Kubernetes(_) => None,
     }
 }
 

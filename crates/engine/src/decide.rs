@@ -1,19 +1,19 @@
 //! The decision walk: Calico's checker (`app-policy/checker`), with alp's differences (D1–D8 in
 //! README.md).
 
-use std::{borrow::Cow, cell::Cell, fmt, net::IpAddr};
+use std::{cell::Cell, fmt, net::IpAddr};
 
 use alp_http_path::RequestPath;
 use alp_ipset::IpSet;
 use alp_model::{
-    Action, DefaultAction, Direction, NamespaceMatch, Peer, PolicyId, Request, Rule, Scope, ServiceAccountMatch, Side,
-    SpiffeId,
+    Action, DefaultAction, Direction, NamespaceMatch, Peer, Request, Rule, Scope, ServiceAccountMatch, Side, SpiffeId,
 };
 use smallvec::SmallVec;
 
 use crate::{
     labels::Overlay,
-    plan::{EntryKind, Plan, profile_rules},
+    origin::{NO_PROFILE, Origin},
+    plan::{EntryKind, Plan, missing_set, profile_rules},
     snapshot::Snapshot,
 };
 
@@ -49,45 +49,6 @@ impl fmt::Display for Code {
     }
 }
 
-/// Tier name used in traces for profiles.
-pub const PROFILE_TIER: &str = "__PROFILE__";
-
-/// Who acted in a trace step: a policy of a tier, or a profile (kept in the snapshot, so a
-/// trace step is a reference and two numbers).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    pub(crate) kind: Cow<'static, str>,
-    pub(crate) tier: Cow<'static, str>,
-    pub(crate) namespace: Cow<'static, str>,
-    pub(crate) name: Cow<'static, str>,
-}
-
-impl Origin {
-    pub(crate) const fn fixed(kind: &'static str, tier: &'static str, name: &'static str) -> Origin {
-        Origin {
-            kind: Cow::Borrowed(kind),
-            tier: Cow::Borrowed(tier),
-            namespace: Cow::Borrowed(""),
-            name: Cow::Borrowed(name),
-        }
-    }
-
-    pub(crate) fn policy(id: &PolicyId, tier: &str) -> Origin {
-        Origin {
-            kind: Cow::Owned(id.kind.clone()),
-            tier: Cow::Owned(tier.to_owned()),
-            namespace: Cow::Owned(id.namespace.clone()),
-            name: Cow::Owned(id.name.clone()),
-        }
-    }
-
-    pub(crate) fn profile(name: &str) -> Origin {
-        Origin { name: Cow::Owned(name.to_owned()), ..Origin::fixed("Profile", PROFILE_TIER, "") }
-    }
-}
-
-/// Where a walk that ran out of profiles (or found none) ends.
-pub(crate) static NO_PROFILE: Origin = Origin::fixed("Profile", PROFILE_TIER, PROFILE_TIER);
 static UNKNOWN: Origin = Origin::fixed("", "", "");
 
 /// One step of the trace: the rule (or end-of-tier / profile default, index −1) that acted.
@@ -104,7 +65,7 @@ impl<'s> Hit<'s> {
         &self.origin.kind
     }
 
-    /// The tier's name, or [`PROFILE_TIER`].
+    /// The tier's name, or [`PROFILE_TIER`](crate::PROFILE_TIER).
     pub fn tier(&self) -> &'s str {
         &self.origin.tier
     }
@@ -412,7 +373,7 @@ impl<'s, 'r> Walk<'s, 'r> {
             let Some(profile) = slot.profile.as_deref() else { continue };
             for (i, rule) in profile_rules(profile, plan.direction).iter().enumerate() {
                 let index = i32::try_from(i).unwrap_or(i32::MAX);
-                if let Some(set) = crate::plan::missing_set(self.snap, rule) {
+                if let Some(set) = missing_set(&self.snap.contents, rule) {
                     return End::Fail(
                         Code::Internal,
                         format!(
@@ -567,7 +528,7 @@ impl<'s, 'r> Walk<'s, 'r> {
             PeerId::Foreign => false,
             PeerId::Known { namespace, name } => {
                 (sa.names.is_empty() || sa.names.iter().any(|n| n == name)) && {
-                    let stored = self.snap.service_accounts.get(namespace).and_then(|m| m.get(name));
+                    let stored = self.snap.contents.service_accounts.get(namespace).and_then(|m| m.get(name));
                     let envoy = match which {
                         Which::Src => self.req.source.labels,
                         Which::Dst => self.req.destination.labels,
@@ -589,7 +550,7 @@ impl<'s, 'r> Walk<'s, 'r> {
                 NamespaceMatch::Any => true,
                 NamespaceMatch::Name(n) => n == namespace,
                 NamespaceMatch::Selector(s) => {
-                    let labels = self.snap.namespaces.get(namespace).map(|a| &**a);
+                    let labels = self.snap.contents.namespaces.get(namespace).map(|a| &**a);
                     s.matches(&Overlay { top: labels, bottom: None })
                 }
             },

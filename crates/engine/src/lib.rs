@@ -5,16 +5,19 @@
 //! differences D1–D4, D7, D8). No I/O here.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+mod contents;
 mod decide;
 mod labels;
 mod live;
 pub use labels::LabelMap;
+mod origin;
 mod plan;
 mod snapshot;
 mod store;
 
 pub use alp_model::{Direction, Request, Scope};
-pub use decide::{Code, Decision, Hit, PROFILE_TIER, decide, decide_unindexed, decide_with};
+pub use decide::{Code, Decision, Hit, decide, decide_unindexed, decide_with};
 pub use live::{Live, LiveWriter};
+pub use origin::PROFILE_TIER;
 pub use snapshot::Snapshot;
 pub use store::{Applied, Config, Store, StoreError};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use alp_model::{DefaultAction, Direction, Policy, PolicyId, PortRange, Profile, Rule, Scope, SetRef};
 use rustc_hash::FxHashMap;
 
-use crate::{decide::Origin, snapshot::Snapshot};
+use crate::{contents::Contents, origin::Origin};
 
 /// A destination-port list with at most this many ports is indexed port by port.
 const EXACT_PORT_SPAN: i64 = 64;
@@ -115,9 +115,9 @@ pub(crate) fn profile_rules(profile: &Profile, direction: Direction) -> &[Rule] 
     }
 }
 
-/// The first IP set a rule names that the snapshot does not hold.
-pub(crate) fn missing_set(snap: &Snapshot, rule: &Rule) -> Option<SetRef> {
-    rule.set_refs().find(|r| snap.set(*r).is_none())
+/// The first IP set a rule names that the contents do not hold.
+pub(crate) fn missing_set(contents: &Contents, rule: &Rule) -> Option<SetRef> {
+    rule.set_refs().find(|r| contents.set(*r).is_none())
 }
 
 fn to_u32(n: usize) -> u32 {
@@ -125,17 +125,17 @@ fn to_u32(n: usize) -> u32 {
 }
 
 impl Plan {
-    pub fn build(snap: &Snapshot, direction: Direction, scope: Scope) -> Plan {
+    pub fn build(contents: &Contents, direction: Direction, scope: Scope) -> Plan {
         let mut plan = Plan {
             direction,
-            has_endpoint: snap.endpoint.is_some(),
+            has_endpoint: contents.endpoint.is_some(),
             tiers: Vec::new(),
             policies: Vec::new(),
             entries: Vec::new(),
             index: PortIndex::default(),
             profiles: Vec::new(),
         };
-        let Some(ep) = snap.endpoint.as_deref() else { return plan };
+        let Some(ep) = contents.endpoint.as_deref() else { return plan };
         for tier in &ep.tiers {
             let ids = match direction {
                 Direction::Ingress => &tier.ingress_policies,
@@ -146,12 +146,12 @@ impl Plan {
             let first_entry = to_u32(plan.entries.len());
             for id in ids.iter().filter(|id| scope == Scope::StagedAsEnforced || !id.is_staged()) {
                 let p = to_u32(plan.policies.len());
-                let policy = snap.policies.get(id).cloned();
+                let policy = contents.policies.get(id).cloned();
                 match policy.as_deref() {
                     None => plan.entries.push(Entry { tier: t, policy: p, rule: 0, kind: EntryKind::MissingPolicy }),
                     Some(pol) => {
                         for (i, rule) in rules(pol, direction).iter().enumerate() {
-                            let kind = match (missing_set(snap, rule), &rule.defect) {
+                            let kind = match (missing_set(contents, rule), &rule.defect) {
                                 (Some(set), _) => EntryKind::MissingSet(set),
                                 (None, Some(_)) => EntryKind::Defect,
                                 (None, None) => EntryKind::Rule,
@@ -175,7 +175,7 @@ impl Plan {
             .iter()
             .map(|name| ProfileSlot {
                 name: name.clone(),
-                profile: snap.profiles.get(name).cloned(),
+                profile: contents.profiles.get(name).cloned(),
                 origin: Origin::profile(name),
             })
             .collect();

@@ -1,12 +1,10 @@
-use std::{
-    collections::HashMap,
-    sync::{Arc, OnceLock},
-};
+use std::sync::{Arc, OnceLock};
 
 use alp_ipset::IpSet;
 use alp_model::{Direction, Endpoint, Policy, PolicyId, Profile, Scope, SetRef};
 
 use crate::{
+    contents::Contents,
     labels::LabelMap,
     plan::Plan,
     store::{Config, Store},
@@ -17,13 +15,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Snapshot {
     pub(crate) config: Arc<Config>,
-    pub(crate) endpoint: Option<Arc<Endpoint>>,
-    pub(crate) policies: HashMap<PolicyId, Arc<Policy>>,
-    pub(crate) profiles: HashMap<String, Arc<Profile>>,
-    pub(crate) set_names: Vec<Arc<str>>,
-    pub(crate) sets: Vec<Option<Arc<IpSet>>>,
-    pub(crate) service_accounts: HashMap<String, HashMap<String, Arc<LabelMap>>>,
-    pub(crate) namespaces: HashMap<String, Arc<LabelMap>>,
+    pub(crate) contents: Contents,
     /// Plans by (direction, scope); ingress/enforced is built eagerly, the rest on first use.
     plans: [OnceLock<Plan>; 4],
 }
@@ -32,19 +24,18 @@ fn plan_slot(direction: Direction, scope: Scope) -> usize {
     (direction as usize) * 2 + scope as usize
 }
 
+impl Store {
+    /// An immutable view of the current state, with the authorizer's plan (ingress, enforced)
+    /// compiled and indexed. Cheap when little changed: compiled policies and sets are shared.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        Arc::new(Snapshot::build(self))
+    }
+}
+
 impl Snapshot {
-    pub(crate) fn build(store: &Store) -> Snapshot {
-        let snap = Snapshot {
-            config: store.config().clone(),
-            endpoint: store.endpoint.clone(),
-            policies: store.policies.clone(),
-            profiles: store.profiles.clone(),
-            set_names: store.set_names.clone(),
-            sets: store.sets.clone(),
-            service_accounts: store.service_accounts.clone(),
-            namespaces: store.namespaces.clone(),
-            plans: Default::default(),
-        };
+    fn build(store: &Store) -> Snapshot {
+        let snap =
+            Snapshot { config: store.config().clone(), contents: store.contents.clone(), plans: Default::default() };
         snap.plan(Direction::Ingress, Scope::Enforced);
         snap
     }
@@ -54,65 +45,65 @@ impl Snapshot {
         let slot = plan_slot(direction, scope);
         // `plans` has exactly the four slots `plan_slot` can name.
         #[allow(clippy::indexing_slicing)]
-        self.plans[slot].get_or_init(|| Plan::build(self, direction, scope))
+        self.plans[slot].get_or_init(|| Plan::build(&self.contents, direction, scope))
     }
 
     pub(crate) fn set(&self, r: SetRef) -> Option<&IpSet> {
-        self.sets.get(r.0 as usize).and_then(|s| s.as_deref())
+        self.contents.set(r)
     }
 
     pub(crate) fn set_name(&self, r: SetRef) -> &str {
-        self.set_names.get(r.0 as usize).map_or("?", |s| s)
+        self.contents.set_name(r)
     }
 
     /// The IP set with Felix id `id`.
     pub fn ip_set(&self, id: &str) -> Option<&IpSet> {
-        let i = self.set_names.iter().position(|n| &**n == id)?;
-        self.sets.get(i).and_then(|s| s.as_deref())
+        let i = self.contents.set_names.iter().position(|n| &**n == id)?;
+        self.contents.sets.get(i).and_then(|s| s.as_deref())
     }
 
     /// The compiled policy stored under `id`.
     pub fn policy(&self, id: &PolicyId) -> Option<&Policy> {
-        self.policies.get(id).map(|p| &**p)
+        self.contents.policies.get(id).map(|p| &**p)
     }
 
     /// The compiled profile stored under `name`.
     pub fn profile(&self, name: &str) -> Option<&Profile> {
-        self.profiles.get(name).map(|p| &**p)
+        self.contents.profiles.get(name).map(|p| &**p)
     }
 
     /// The local endpoint, once Felix has sent it.
     pub fn endpoint(&self) -> Option<&Endpoint> {
-        self.endpoint.as_deref()
+        self.contents.endpoint.as_deref()
     }
 
     /// Labels of a service account, as the last `ServiceAccountUpdate` gave them.
     pub fn service_account_labels(&self, namespace: &str, name: &str) -> Option<&LabelMap> {
-        self.service_accounts.get(namespace)?.get(name).map(|l| &**l)
+        self.contents.service_accounts.get(namespace)?.get(name).map(|l| &**l)
     }
 
     /// Labels of a namespace, as the last `NamespaceUpdate` gave them.
     pub fn namespace_labels(&self, name: &str) -> Option<&LabelMap> {
-        self.namespaces.get(name).map(|l| &**l)
+        self.contents.namespaces.get(name).map(|l| &**l)
     }
 
     /// True once a `WorkloadEndpointUpdate` has been seen (and not removed).
     pub fn has_endpoint(&self) -> bool {
-        self.endpoint.is_some()
+        self.contents.endpoint.is_some()
     }
 
     /// Number of policies held.
     pub fn policy_count(&self) -> usize {
-        self.policies.len()
+        self.contents.policies.len()
     }
 
     /// Number of IP sets held, and their members in total.
     pub fn ip_set_stats(&self) -> (usize, usize) {
-        self.sets.iter().flatten().fold((0, 0), |(n, m), s| (n + 1, m + s.len()))
+        self.contents.sets.iter().flatten().fold((0, 0), |(n, m), s| (n + 1, m + s.len()))
     }
 
     /// Approximate heap bytes of the IP sets (the bulk of a large snapshot).
     pub fn ip_set_heap_bytes(&self) -> usize {
-        self.sets.iter().flatten().map(|s| s.heap_bytes()).sum()
+        self.contents.sets.iter().flatten().map(|s| s.heap_bytes()).sum()
     }
 }

@@ -4,7 +4,7 @@ use alp_ipset::{InvalidMember, IpSet, IpSetType};
 use alp_model::{Endpoint, Policy, PolicyId, Profile, SetRef};
 use alp_proto::felix::{self, ip_set_update::IpSetType as WireSetType, to_dataplane::Payload};
 
-use crate::{labels::LabelMap, snapshot::Snapshot};
+use crate::contents::Contents;
 
 /// Engine settings that come from the command line, not from the stream.
 #[derive(Clone, Debug, Default)]
@@ -50,14 +50,7 @@ pub struct Store {
     config: Arc<Config>,
     in_sync: bool,
     set_index: HashMap<String, SetRef>,
-    pub(crate) set_names: Vec<Arc<str>>,
-    pub(crate) sets: Vec<Option<Arc<IpSet>>>,
-    pub(crate) policies: HashMap<PolicyId, Arc<Policy>>,
-    pub(crate) profiles: HashMap<String, Arc<Profile>>,
-    pub(crate) endpoint: Option<Arc<Endpoint>>,
-    /// namespace → name → labels
-    pub(crate) service_accounts: HashMap<String, HashMap<String, Arc<LabelMap>>>,
-    pub(crate) namespaces: HashMap<String, Arc<LabelMap>>,
+    pub(crate) contents: Contents,
 }
 
 impl Store {
@@ -86,16 +79,16 @@ impl Store {
     }
 
     fn set_ref(&mut self, id: &str) -> SetRef {
-        let r = Self::intern(&mut self.set_index, &mut self.set_names, id);
+        let r = Self::intern(&mut self.set_index, &mut self.contents.set_names, id);
         let i = r.0 as usize;
-        if self.sets.len() <= i {
-            self.sets.resize(i + 1, None);
+        if self.contents.sets.len() <= i {
+            self.contents.sets.resize(i + 1, None);
         }
         r
     }
 
     fn set_slot(&mut self, r: SetRef) -> Option<&mut Option<Arc<IpSet>>> {
-        self.sets.get_mut(r.0 as usize)
+        self.contents.sets.get_mut(r.0 as usize)
     }
 
     /// Applies one policy-sync message as Dikastes's policy store does: an update replaces, a
@@ -119,62 +112,63 @@ impl Store {
             Payload::ActivePolicyUpdate(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ActivePolicyUpdate"))?;
                 let policy = u.policy.clone().unwrap_or_default();
-                let (index, names) = (&mut self.set_index, &mut self.set_names);
+                let (index, names) = (&mut self.set_index, &mut self.contents.set_names);
                 let compiled = Policy::compile(&policy, &mut |s: &str| Self::intern(index, names, s));
                 self.grow_sets();
-                self.policies.insert(PolicyId::from(id), Arc::new(compiled));
+                self.contents.policies.insert(PolicyId::from(id), Arc::new(compiled));
             }
             Payload::ActivePolicyRemove(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ActivePolicyRemove"))?;
-                self.policies.remove(&PolicyId::from(id));
+                self.contents.policies.remove(&PolicyId::from(id));
             }
             Payload::ActiveProfileUpdate(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ActiveProfileUpdate"))?;
                 let profile = u.profile.clone().unwrap_or_default();
-                let (index, names) = (&mut self.set_index, &mut self.set_names);
+                let (index, names) = (&mut self.set_index, &mut self.contents.set_names);
                 let compiled = Profile::compile(&profile, &mut |s: &str| Self::intern(index, names, s));
                 self.grow_sets();
-                self.profiles.insert(id.name.clone(), Arc::new(compiled));
+                self.contents.profiles.insert(id.name.clone(), Arc::new(compiled));
             }
             Payload::ActiveProfileRemove(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ActiveProfileRemove"))?;
-                self.profiles.remove(&id.name);
+                self.contents.profiles.remove(&id.name);
             }
             Payload::WorkloadEndpointUpdate(u) => {
-                self.endpoint = Some(Arc::new(u.endpoint.as_ref().map(Endpoint::from).unwrap_or_default()));
+                self.contents.endpoint = Some(Arc::new(u.endpoint.as_ref().map(Endpoint::from).unwrap_or_default()));
             }
-            Payload::WorkloadEndpointRemove(_) => self.endpoint = None,
+            Payload::WorkloadEndpointRemove(_) => self.contents.endpoint = None,
             Payload::ServiceAccountUpdate(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ServiceAccountUpdate"))?;
-                self.service_accounts
+                self.contents
+                    .service_accounts
                     .entry(id.namespace.clone())
                     .or_default()
                     .insert(id.name.clone(), Arc::new(u.labels.clone().into_iter().collect()));
             }
             Payload::ServiceAccountRemove(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("ServiceAccountRemove"))?;
-                if let Some(by_name) = self.service_accounts.get_mut(&id.namespace) {
+                if let Some(by_name) = self.contents.service_accounts.get_mut(&id.namespace) {
                     by_name.remove(&id.name);
                     if by_name.is_empty() {
-                        self.service_accounts.remove(&id.namespace);
+                        self.contents.service_accounts.remove(&id.namespace);
                     }
                 }
             }
             Payload::NamespaceUpdate(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("NamespaceUpdate"))?;
-                self.namespaces.insert(id.name.clone(), Arc::new(u.labels.clone().into_iter().collect()));
+                self.contents.namespaces.insert(id.name.clone(), Arc::new(u.labels.clone().into_iter().collect()));
             }
             Payload::NamespaceRemove(u) => {
                 let id = u.id.as_ref().ok_or(StoreError::MissingId("NamespaceRemove"))?;
-                self.namespaces.remove(&id.name);
+                self.contents.namespaces.remove(&id.name);
             }
         }
         Ok(Applied::Updated)
     }
 
     fn grow_sets(&mut self) {
-        if self.sets.len() < self.set_names.len() {
-            self.sets.resize(self.set_names.len(), None);
+        if self.contents.sets.len() < self.contents.set_names.len() {
+            self.contents.sets.resize(self.contents.set_names.len(), None);
         }
     }
 
@@ -208,7 +202,7 @@ impl Store {
             .set_index
             .get(&u.id)
             .copied()
-            .and_then(|r| self.sets.get_mut(r.0 as usize))
+            .and_then(|r| self.contents.sets.get_mut(r.0 as usize))
             .and_then(Option::as_mut)
             .ok_or_else(|| StoreError::UnknownSet(u.id.clone()))?;
         let set = Arc::make_mut(slot);
@@ -225,11 +219,5 @@ impl Store {
             Some(source) => Err(StoreError::InvalidMember { id: u.id.clone(), source }),
             None => Ok(Applied::Updated),
         }
-    }
-
-    /// An immutable view of the current state, with the authorizer's plan (ingress, enforced)
-    /// compiled and indexed. Cheap when little changed: compiled policies and sets are shared.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::new(Snapshot::build(self))
     }
 }

@@ -11,11 +11,16 @@ use serde::{Deserialize, Serialize};
 use crate::{
     k8s::{K8sEgressRule, K8sIngressRule, LabelSelector},
     meta::{ObjectMeta, is_false, null_default},
+    policy::{CalicoPolicyView, PolicyScope, PolicySpec, PolicyView, StagedAction, field_or, kubernetes_policy_spec},
     rule::{PolicyType, Protocol, Rule},
 };
 
 /// Name of the default tier, the tier of policies that name none.
 pub const DEFAULT_TIER: &str = "default";
+/// The tier Calico puts converted Kubernetes NetworkPolicies in.
+pub const KUBERNETES_NETWORK_POLICY_TIER: &str = DEFAULT_TIER;
+/// Calico's order for converted Kubernetes NetworkPolicies (`conversion.go`).
+pub const KUBERNETES_NETWORK_POLICY_ORDER: f64 = 1000.0;
 /// Name of the built-in tier for Kubernetes AdminNetworkPolicy.
 pub const KUBE_ADMIN_TIER: &str = "kube-admin";
 /// Name of the built-in tier for Kubernetes BaselineAdminNetworkPolicy.
@@ -35,20 +40,6 @@ pub const PERFORMANCE_HINT_ASSUME_NEEDED: &str = "AssumeNeededOnEveryNode";
 /// Maximum number of rules per direction in a policy or profile.
 pub const MAX_RULES_PER_DIRECTION: usize = 1024;
 
-/// `stagedAction` of staged policies. Absent means `Set`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum StagedAction {
-    /// The staged policy would be created or updated.
-    #[default]
-    Set,
-    /// The staged policy would delete its enforced counterpart.
-    Delete,
-    /// Learn mode.
-    Learn,
-    /// Ignored.
-    Ignore,
-}
-
 /// A tier's action for traffic that no policy in the tier decided.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TierDefaultAction {
@@ -59,154 +50,115 @@ pub enum TierDefaultAction {
     Pass,
 }
 
-/// `GlobalNetworkPolicySpec`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GlobalNetworkPolicySpec {
-    /// Tier; `default` after parsing when absent.
-    #[serde(default, deserialize_with = "null_default")]
-    pub tier: String,
-    /// Order in the tier; `None` is last.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    /// Ingress rules (≤ 1024).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<Rule>,
-    /// Egress rules (≤ 1024).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<Rule>,
-    /// Endpoint selector.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub selector: String,
-    /// Policy types; never empty after parsing (see [`default_policy_types`]).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub types: Vec<PolicyType>,
-    /// `doNotTrack`.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub do_not_track: bool,
-    /// `preDNAT`.
-    #[serde(rename = "preDNAT", default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub pre_dnat: bool,
-    /// `applyOnForward`.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub apply_on_forward: bool,
-    /// Selector over service account labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub service_account_selector: String,
-    /// Selector over namespace labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub namespace_selector: String,
-    /// Performance hints (`AssumeNeededOnEveryNode`).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub performance_hints: Vec<String>,
+/// Defines the spec of a Calico tiered policy from the one field list its four kinds share, and
+/// its [`PolicySpec`]: `scope: Global` adds the fields only global policies have (`doNotTrack`,
+/// `preDNAT`, `applyOnForward`, `namespaceSelector`), `staged_action` the staged kinds'
+/// `stagedAction`. The fields stand in the documents' order, which serialising and serde's
+/// "expected one of" list follow.
+macro_rules! calico_policy_spec {
+    (@spec $(#[$doc:meta])* $name:ident, $scope:ident, [$($staged_action:ident)?],
+        [$($do_not_track:ident $pre_dnat:ident $apply_on_forward:ident $namespace_selector:ident)?]) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        pub struct $name {
+            $(
+                /// What applying the staged policy would do.
+                #[serde(default, deserialize_with = "null_default")]
+                pub $staged_action: StagedAction,
+            )?
+            /// Tier; `default` after parsing when absent.
+            #[serde(default, deserialize_with = "null_default")]
+            pub tier: String,
+            /// Order in the tier; `None` is last.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub order: Option<f64>,
+            /// Ingress rules (≤ 1024).
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+            pub ingress: Vec<Rule>,
+            /// Egress rules (≤ 1024).
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+            pub egress: Vec<Rule>,
+            /// Endpoint selector (a namespaced policy's: within its namespace).
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+            pub selector: String,
+            /// Policy types; never empty after parsing (see [`default_policy_types`]).
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+            pub types: Vec<PolicyType>,
+            $(
+                /// `doNotTrack`.
+                #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+                pub $do_not_track: bool,
+                /// `preDNAT`.
+                #[serde(rename = "preDNAT", default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+                pub $pre_dnat: bool,
+                /// `applyOnForward`.
+                #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
+                pub $apply_on_forward: bool,
+            )?
+            /// Selector over service account labels.
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+            pub service_account_selector: String,
+            $(
+                /// Selector over namespace labels.
+                #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
+                pub $namespace_selector: String,
+            )?
+            /// Performance hints (`AssumeNeededOnEveryNode`).
+            #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
+            pub performance_hints: Vec<String>,
+        }
+
+        impl PolicySpec for $name {
+            fn view(&self) -> PolicyView<'_> {
+                PolicyView::Calico(CalicoPolicyView {
+                    scope: PolicyScope::$scope,
+                    staged_action: field_or!(None $(, Some(self.$staged_action))?),
+                    tier: &self.tier,
+                    order: self.order,
+                    ingress: &self.ingress,
+                    egress: &self.egress,
+                    selector: &self.selector,
+                    types: &self.types,
+                    do_not_track: field_or!(false $(, self.$do_not_track)?),
+                    pre_dnat: field_or!(false $(, self.$pre_dnat)?),
+                    apply_on_forward: field_or!(false $(, self.$apply_on_forward)?),
+                    service_account_selector: &self.service_account_selector,
+                    namespace_selector: field_or!("" $(, &self.$namespace_selector)?),
+                    performance_hints: &self.performance_hints,
+                })
+            }
+
+            fn apply_defaults(&mut self, name: &mut String) {
+                normalise_policy_name_and_tier(name, &mut self.tier);
+                default_policy_types(&mut self.types, !self.ingress.is_empty(), !self.egress.is_empty());
+            }
+        }
+    };
+    ($(#[$doc:meta])* $name:ident { scope: Global $(, $staged_action:ident)? }) => {
+        calico_policy_spec!(@spec $(#[$doc])* $name, Global, [$($staged_action)?],
+            [do_not_track pre_dnat apply_on_forward namespace_selector]);
+    };
+    ($(#[$doc:meta])* $name:ident { scope: Namespaced $(, $staged_action:ident)? }) => {
+        calico_policy_spec!(@spec $(#[$doc])* $name, Namespaced, [$($staged_action)?], []);
+    };
 }
 
-/// `NetworkPolicySpec` (namespaced Calico policy).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicySpec {
-    /// Tier; `default` after parsing when absent.
-    #[serde(default, deserialize_with = "null_default")]
-    pub tier: String,
-    /// Order in the tier; `None` is last.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    /// Ingress rules (≤ 1024).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<Rule>,
-    /// Egress rules (≤ 1024).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<Rule>,
-    /// Endpoint selector (within the policy's namespace).
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub selector: String,
-    /// Policy types; never empty after parsing.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub types: Vec<PolicyType>,
-    /// Selector over service account labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub service_account_selector: String,
-    /// Performance hints.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub performance_hints: Vec<String>,
+calico_policy_spec! {
+    /// `GlobalNetworkPolicySpec`.
+    GlobalNetworkPolicySpec { scope: Global }
 }
-
-/// `StagedGlobalNetworkPolicySpec`: a [`GlobalNetworkPolicySpec`] plus `stagedAction`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedGlobalNetworkPolicySpec {
-    /// What applying the staged policy would do.
-    #[serde(default, deserialize_with = "null_default")]
-    pub staged_action: StagedAction,
-    /// Tier; `default` after parsing when absent.
-    #[serde(default, deserialize_with = "null_default")]
-    pub tier: String,
-    /// Order in the tier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    /// Ingress rules.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<Rule>,
-    /// Egress rules.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<Rule>,
-    /// Endpoint selector.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub selector: String,
-    /// Policy types; never empty after parsing.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub types: Vec<PolicyType>,
-    /// `doNotTrack`.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub do_not_track: bool,
-    /// `preDNAT`.
-    #[serde(rename = "preDNAT", default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub pre_dnat: bool,
-    /// `applyOnForward`.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "is_false")]
-    pub apply_on_forward: bool,
-    /// Selector over service account labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub service_account_selector: String,
-    /// Selector over namespace labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub namespace_selector: String,
-    /// Performance hints.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub performance_hints: Vec<String>,
+calico_policy_spec! {
+    /// `NetworkPolicySpec` (namespaced Calico policy).
+    NetworkPolicySpec { scope: Namespaced }
 }
-
-/// `StagedNetworkPolicySpec`: a [`NetworkPolicySpec`] plus `stagedAction`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StagedNetworkPolicySpec {
-    /// What applying the staged policy would do.
-    #[serde(default, deserialize_with = "null_default")]
-    pub staged_action: StagedAction,
-    /// Tier; `default` after parsing when absent.
-    #[serde(default, deserialize_with = "null_default")]
-    pub tier: String,
-    /// Order in the tier.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<f64>,
-    /// Ingress rules.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<Rule>,
-    /// Egress rules.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<Rule>,
-    /// Endpoint selector.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub selector: String,
-    /// Policy types; never empty after parsing.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub types: Vec<PolicyType>,
-    /// Selector over service account labels.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "String::is_empty")]
-    pub service_account_selector: String,
-    /// Performance hints.
-    #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
-    pub performance_hints: Vec<String>,
+calico_policy_spec! {
+    /// `StagedGlobalNetworkPolicySpec`: a [`GlobalNetworkPolicySpec`] plus `stagedAction`.
+    StagedGlobalNetworkPolicySpec { scope: Global, staged_action }
+}
+calico_policy_spec! {
+    /// `StagedNetworkPolicySpec`: a [`NetworkPolicySpec`] plus `stagedAction`.
+    StagedNetworkPolicySpec { scope: Namespaced, staged_action }
 }
 
 /// `StagedKubernetesNetworkPolicySpec`: `stagedAction` plus a Kubernetes NetworkPolicy spec.
@@ -229,6 +181,8 @@ pub struct StagedKubernetesNetworkPolicySpec {
     #[serde(default, deserialize_with = "null_default", skip_serializing_if = "Vec::is_empty")]
     pub policy_types: Vec<PolicyType>,
 }
+
+kubernetes_policy_spec!(StagedKubernetesNetworkPolicySpec, staged_action);
 
 /// `TierSpec`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

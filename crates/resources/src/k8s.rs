@@ -16,15 +16,11 @@ use crate::{
     rule::PolicyType,
 };
 
-/// Calico's order for converted Kubernetes NetworkPolicies (`conversion.go`).
-pub const KUBERNETES_NETWORK_POLICY_ORDER: f64 = 1000.0;
 /// The name prefix older Calico releases gave converted Kubernetes NetworkPolicies
 /// (`knp.default.<name>`, kind `NetworkPolicy`). Calico HEAD no longer produces it (a converted
 /// policy keeps its Kubernetes name, kind `KubernetesNetworkPolicy`), but its validation still
 /// accepts a Calico NetworkPolicy named with it, and so does alp's.
 pub const LEGACY_KUBERNETES_NETWORK_POLICY_NAME_PREFIX: &str = "knp.default.";
-/// The tier converted Kubernetes NetworkPolicies are in.
-pub const KUBERNETES_NETWORK_POLICY_TIER: &str = crate::calico::DEFAULT_TIER;
 
 /// A `containerPort` entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -367,19 +363,20 @@ impl KubernetesNetworkPolicy {
     }
 }
 
-/// The API server's defaulting of `policyTypes`: when empty, `Ingress`, plus `Egress` if there
-/// are egress rules.
-pub(crate) fn default_k8s_policy_types(types: &mut Vec<PolicyType>, has_egress: bool) {
-    if types.is_empty() {
-        types.push(PolicyType::Ingress);
-        if has_egress {
-            types.push(PolicyType::Egress);
+/// The API server's defaulting of a NetworkPolicy spec: when `policyTypes` is empty,
+/// `Ingress`, plus `Egress` if there are egress rules; ports without a protocol are TCP.
+pub(crate) fn default_k8s_policy(
+    policy_types: &mut Vec<PolicyType>,
+    ingress: &mut [K8sIngressRule],
+    egress: &mut [K8sEgressRule],
+) {
+    if policy_types.is_empty() {
+        policy_types.push(PolicyType::Ingress);
+        if !egress.is_empty() {
+            policy_types.push(PolicyType::Egress);
         }
     }
-}
-
-/// Ports without a protocol are TCP.
-pub(crate) fn default_k8s_port_protocols<'a>(ports: impl Iterator<Item = &'a mut NetworkPolicyPort>) {
+    let ports = ingress.iter_mut().flat_map(|r| &mut r.ports).chain(egress.iter_mut().flat_map(|r| &mut r.ports));
     for port in ports {
         if port.protocol.is_none() {
             port.protocol = Some("TCP".to_owned());

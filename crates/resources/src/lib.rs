@@ -13,6 +13,9 @@
 //!   the others, and every [`ResourceError`] names file, document, kind/name, field and reason.
 //! * Defaults are Calico's ([`Resource::apply_defaults`], [`builtin_tiers`]); validation is what
 //!   Calico's validator rejects that matters here ([`Resource::validate`]).
+//! * Every policy kind's spec is a [`PolicySpec`]: [`Resource::as_policy`] gives one borrowed
+//!   [`PolicyView`] (Calico's tiered policies or Kubernetes NetworkPolicies, enforced or staged),
+//!   which validation, the defaults and the calculator read.
 //!
 //! Pure: no I/O, no async.
 //!
@@ -40,21 +43,22 @@ mod error;
 pub mod k8s;
 mod meta;
 mod parse;
+mod policy;
 mod resource;
 pub mod rule;
 mod validate;
 
 pub use calico::{
     DEFAULT_TIER, GlobalNetworkPolicy, GlobalNetworkPolicySpec, GlobalNetworkSet, NetworkPolicy, NetworkPolicySpec,
-    NetworkSet, NetworkSetSpec, Profile, ProfileSpec, StagedAction, StagedGlobalNetworkPolicy,
-    StagedGlobalNetworkPolicySpec, StagedKubernetesNetworkPolicy, StagedKubernetesNetworkPolicySpec,
-    StagedNetworkPolicy, StagedNetworkPolicySpec, Tier, TierDefaultAction, TierSpec, WorkloadEndpoint,
-    WorkloadEndpointSpec, builtin_tiers,
+    NetworkSet, NetworkSetSpec, Profile, ProfileSpec, StagedGlobalNetworkPolicy, StagedGlobalNetworkPolicySpec,
+    StagedKubernetesNetworkPolicy, StagedKubernetesNetworkPolicySpec, StagedNetworkPolicy, StagedNetworkPolicySpec,
+    Tier, TierDefaultAction, TierSpec, WorkloadEndpoint, WorkloadEndpointSpec, builtin_tiers,
 };
 pub use error::{FieldError, Reason, ResourceError};
 pub use k8s::{KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, LabelSelector, Namespace, Pod, ServiceAccount};
 pub use meta::ObjectMeta;
 pub use parse::{DocumentCache, parse_documents, parse_documents_cached, parse_value};
+pub use policy::{CalicoPolicyView, KubernetesPolicyView, PolicyScope, PolicySpec, PolicyView, StagedAction};
 pub use resource::{
     CALICO_API_VERSION, CALICO_CRD_API_VERSION, DEFAULT_NAMESPACE, K8S_CORE_API_VERSION, K8S_NETWORKING_API_VERSION,
     Kind, Resource, ResourceKey,

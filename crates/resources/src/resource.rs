@@ -7,13 +7,11 @@ use serde::{Serialize, Serializer};
 use crate::{
     calico::{
         GlobalNetworkPolicy, GlobalNetworkSet, NetworkPolicy, NetworkSet, Profile, StagedGlobalNetworkPolicy,
-        StagedKubernetesNetworkPolicy, StagedNetworkPolicy, Tier, WorkloadEndpoint, default_policy_types,
-        normalise_policy_name_and_tier,
+        StagedKubernetesNetworkPolicy, StagedNetworkPolicy, Tier, WorkloadEndpoint,
     },
-    k8s::{
-        KubernetesNetworkPolicy, Namespace, Pod, ServiceAccount, default_k8s_policy_types, default_k8s_port_protocols,
-    },
+    k8s::{KubernetesNetworkPolicy, Namespace, Pod, ServiceAccount},
     meta::ObjectMeta,
+    policy::{PolicySpec, PolicyView},
 };
 
 /// `projectcalico.org/v3`.
@@ -133,6 +131,11 @@ impl Kind {
         )
     }
 
+    /// Whether it is a policy kind (the resources [`Resource::as_policy`] projects).
+    pub fn is_policy(self) -> bool {
+        self.is_tiered_policy() || matches!(self, Kind::KubernetesNetworkPolicy | Kind::StagedKubernetesNetworkPolicy)
+    }
+
     /// Whether it is a Calico policy kind with a `tier` (GNP, NP and their staged forms).
     pub fn is_tiered_policy(self) -> bool {
         matches!(
@@ -214,24 +217,29 @@ pub enum Resource {
     ServiceAccount(ServiceAccount),
 }
 
-/// Calls `$body` with `$r` bound to the inner struct, whatever the variant.
+/// The one list of variants: calls `$body` with `$r` bound to the inner struct, whatever the
+/// variant; or, in the second form, `$policy` for the policy kinds (their `spec` a
+/// [`PolicySpec`]) and `$other` for the rest.
 macro_rules! each {
     ($self:expr, $r:ident => $body:expr) => {
+        each!($self, policy $r => $body, other $r => $body)
+    };
+    ($self:expr, policy $p:pat => $policy:expr, other $o:pat => $other:expr) => {
         match $self {
-            Resource::GlobalNetworkPolicy($r) => $body,
-            Resource::NetworkPolicy($r) => $body,
-            Resource::StagedGlobalNetworkPolicy($r) => $body,
-            Resource::StagedNetworkPolicy($r) => $body,
-            Resource::StagedKubernetesNetworkPolicy($r) => $body,
-            Resource::Tier($r) => $body,
-            Resource::Profile($r) => $body,
-            Resource::GlobalNetworkSet($r) => $body,
-            Resource::NetworkSet($r) => $body,
-            Resource::WorkloadEndpoint($r) => $body,
-            Resource::KubernetesNetworkPolicy($r) => $body,
-            Resource::Pod($r) => $body,
-            Resource::Namespace($r) => $body,
-            Resource::ServiceAccount($r) => $body,
+            Resource::GlobalNetworkPolicy($p) => $policy,
+            Resource::NetworkPolicy($p) => $policy,
+            Resource::StagedGlobalNetworkPolicy($p) => $policy,
+            Resource::StagedNetworkPolicy($p) => $policy,
+            Resource::StagedKubernetesNetworkPolicy($p) => $policy,
+            Resource::KubernetesNetworkPolicy($p) => $policy,
+            Resource::Tier($o) => $other,
+            Resource::Profile($o) => $other,
+            Resource::GlobalNetworkSet($o) => $other,
+            Resource::NetworkSet($o) => $other,
+            Resource::WorkloadEndpoint($o) => $other,
+            Resource::Pod($o) => $other,
+            Resource::Namespace($o) => $other,
+            Resource::ServiceAccount($o) => $other,
         }
     };
 }
@@ -282,12 +290,19 @@ impl Resource {
         ResourceKey { kind: self.kind(), namespace: self.namespace().map(str::to_owned), name: self.name().to_owned() }
     }
 
+    /// The spec of a policy kind (Calico's tiered policies, Kubernetes NetworkPolicies and their
+    /// staged forms), borrowed; `None` for other kinds.
+    pub fn as_policy(&self) -> Option<PolicyView<'_>> {
+        each!(self, policy p => Some(p.spec.view()), other _ => None)
+    }
+
     /// Applies Calico's (and Kubernetes') defaults in place; [`crate::parse_documents`] has
     /// already done this. Idempotent.
     ///
     /// * namespaced kinds without a namespace get `default`; cluster-scoped kinds lose theirs;
     /// * policies: empty `tier` → `default`; in the default tier a legacy `default.` name
-    ///   prefix is stripped; empty `types` → defaulted from the rules ([`default_policy_types`]);
+    ///   prefix is stripped; empty `types` → defaulted from the rules
+    ///   ([`default_policy_types`](crate::calico::default_policy_types));
     /// * Kubernetes NetworkPolicies (and staged ones): empty `policyTypes` → `Ingress` (+
     ///   `Egress` with egress rules); ports without a protocol → `TCP`;
     /// * pod container ports without a protocol → `TCP`;
@@ -302,58 +317,14 @@ impl Resource {
         } else {
             meta.namespace = None;
         }
-        match self {
-            Resource::GlobalNetworkPolicy(p) => {
-                normalise_policy_name_and_tier(&mut p.metadata.name, &mut p.spec.tier);
-                default_policy_types(&mut p.spec.types, !p.spec.ingress.is_empty(), !p.spec.egress.is_empty());
-            }
-            Resource::NetworkPolicy(p) => {
-                normalise_policy_name_and_tier(&mut p.metadata.name, &mut p.spec.tier);
-                default_policy_types(&mut p.spec.types, !p.spec.ingress.is_empty(), !p.spec.egress.is_empty());
-            }
-            Resource::StagedGlobalNetworkPolicy(p) => {
-                normalise_policy_name_and_tier(&mut p.metadata.name, &mut p.spec.tier);
-                default_policy_types(&mut p.spec.types, !p.spec.ingress.is_empty(), !p.spec.egress.is_empty());
-            }
-            Resource::StagedNetworkPolicy(p) => {
-                normalise_policy_name_and_tier(&mut p.metadata.name, &mut p.spec.tier);
-                default_policy_types(&mut p.spec.types, !p.spec.ingress.is_empty(), !p.spec.egress.is_empty());
-            }
-            Resource::StagedKubernetesNetworkPolicy(p) => {
-                let spec = &mut p.spec;
-                default_k8s_policy_types(&mut spec.policy_types, !spec.egress.is_empty());
-                default_k8s_port_protocols(
-                    spec.ingress
-                        .iter_mut()
-                        .flat_map(|r| &mut r.ports)
-                        .chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
-                );
-            }
-            Resource::KubernetesNetworkPolicy(p) => {
-                let spec = &mut p.spec;
-                default_k8s_policy_types(&mut spec.policy_types, !spec.egress.is_empty());
-                default_k8s_port_protocols(
-                    spec.ingress
-                        .iter_mut()
-                        .flat_map(|r| &mut r.ports)
-                        .chain(spec.egress.iter_mut().flat_map(|r| &mut r.ports)),
-                );
-            }
-            Resource::Pod(p) => {
-                let spec = &mut p.spec;
-                for port in spec.containers.iter_mut().chain(&mut spec.init_containers).flat_map(|c| &mut c.ports) {
-                    if port.protocol.is_none() {
-                        port.protocol = Some("TCP".to_owned());
-                    }
+        each!(self, policy p => p.spec.apply_defaults(&mut p.metadata.name), other _ => {});
+        if let Resource::Pod(p) = self {
+            let spec = &mut p.spec;
+            for port in spec.containers.iter_mut().chain(&mut spec.init_containers).flat_map(|c| &mut c.ports) {
+                if port.protocol.is_none() {
+                    port.protocol = Some("TCP".to_owned());
                 }
             }
-            Resource::Tier(_)
-            | Resource::Profile(_)
-            | Resource::GlobalNetworkSet(_)
-            | Resource::NetworkSet(_)
-            | Resource::WorkloadEndpoint(_)
-            | Resource::Namespace(_)
-            | Resource::ServiceAccount(_) => {}
         }
     }
 }

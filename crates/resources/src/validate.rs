@@ -8,16 +8,11 @@ use alp_selector::Selector;
 use ipnet::IpNet;
 
 use crate::{
-    calico::{
-        EndpointPort, MAX_RULES_PER_DIRECTION, NetworkSetSpec, PERFORMANCE_HINT_ASSUME_NEEDED, StagedAction,
-        StagedKubernetesNetworkPolicySpec,
-    },
+    calico::{EndpointPort, MAX_RULES_PER_DIRECTION, NetworkSetSpec, PERFORMANCE_HINT_ASSUME_NEEDED},
     error::FieldError,
-    k8s::{
-        K8sEgressRule, K8sIngressRule, KubernetesNetworkPolicySpec, LabelSelector, NetworkPolicyPeer,
-        NetworkPolicyPort, Pod, SelectorRole,
-    },
+    k8s::{LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, Pod, SelectorRole},
     meta::ObjectMeta,
+    policy::{CalicoPolicyView, KubernetesPolicyView, PolicyScope, PolicyView, StagedAction},
     resource::{Kind, Resource},
     rule::{EntityRule, HttpMatch, IcmpFields, PROTOCOL_NAMES, PolicyType, Port, Protocol, Rule},
 };
@@ -111,103 +106,18 @@ impl Resource {
     /// Shapes (actions, policy types, a tier's `defaultAction`) are enforced when decoding.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::default();
-        validate_metadata(&mut errs, self.kind(), self.metadata());
+        let policy = self.as_policy();
+        let scope = match policy {
+            Some(PolicyView::Calico(p)) => Some(p.scope),
+            _ => None,
+        };
+        validate_metadata(&mut errs, self.kind(), scope, self.metadata());
+        match policy {
+            Some(PolicyView::Calico(p)) => validate_calico_policy(&mut errs, &p),
+            Some(PolicyView::Kubernetes(p)) => validate_k8s_policy(&mut errs, &p),
+            None => {}
+        }
         match self {
-            Resource::GlobalNetworkPolicy(p) => {
-                let s = &p.spec;
-                validate_policy(
-                    &mut errs,
-                    &PolicyView {
-                        scope: Scope::Global,
-                        tier: &s.tier,
-                        selector: &s.selector,
-                        namespace_selector: &s.namespace_selector,
-                        service_account_selector: &s.service_account_selector,
-                        types: &s.types,
-                        ingress: &s.ingress,
-                        egress: &s.egress,
-                        performance_hints: &s.performance_hints,
-                    },
-                );
-            }
-            Resource::NetworkPolicy(p) => {
-                let s = &p.spec;
-                validate_policy(
-                    &mut errs,
-                    &PolicyView {
-                        scope: Scope::Namespaced,
-                        tier: &s.tier,
-                        selector: &s.selector,
-                        namespace_selector: "",
-                        service_account_selector: &s.service_account_selector,
-                        types: &s.types,
-                        ingress: &s.ingress,
-                        egress: &s.egress,
-                        performance_hints: &s.performance_hints,
-                    },
-                );
-            }
-            Resource::StagedGlobalNetworkPolicy(p) => {
-                let s = &p.spec;
-                if s.staged_action == StagedAction::Delete {
-                    let zero = s.order.is_none()
-                        && s.ingress.is_empty()
-                        && s.egress.is_empty()
-                        && s.selector.is_empty()
-                        && !s.do_not_track
-                        && !s.pre_dnat
-                        && !s.apply_on_forward
-                        && s.service_account_selector.is_empty()
-                        && s.namespace_selector.is_empty()
-                        && s.performance_hints.is_empty();
-                    staged_delete_check(&mut errs, zero);
-                } else {
-                    validate_policy(
-                        &mut errs,
-                        &PolicyView {
-                            scope: Scope::Global,
-                            tier: &s.tier,
-                            selector: &s.selector,
-                            namespace_selector: &s.namespace_selector,
-                            service_account_selector: &s.service_account_selector,
-                            types: &s.types,
-                            ingress: &s.ingress,
-                            egress: &s.egress,
-                            performance_hints: &s.performance_hints,
-                        },
-                    );
-                }
-            }
-            Resource::StagedNetworkPolicy(p) => {
-                let s = &p.spec;
-                if s.staged_action == StagedAction::Delete {
-                    let zero = s.order.is_none()
-                        && s.ingress.is_empty()
-                        && s.egress.is_empty()
-                        && s.selector.is_empty()
-                        && s.service_account_selector.is_empty()
-                        && s.performance_hints.is_empty();
-                    staged_delete_check(&mut errs, zero);
-                } else {
-                    validate_policy(
-                        &mut errs,
-                        &PolicyView {
-                            scope: Scope::Namespaced,
-                            tier: &s.tier,
-                            selector: &s.selector,
-                            namespace_selector: "",
-                            service_account_selector: &s.service_account_selector,
-                            types: &s.types,
-                            ingress: &s.ingress,
-                            egress: &s.egress,
-                            performance_hints: &s.performance_hints,
-                        },
-                    );
-                }
-            }
-            Resource::StagedKubernetesNetworkPolicy(p) => validate_staged_k8s(&mut errs, &p.spec),
-            Resource::KubernetesNetworkPolicy(p) => validate_k8s_np(&mut errs, &p.spec),
-            Resource::Tier(_) => {}
             Resource::Profile(p) => {
                 validate_rules(&mut errs, "spec.ingress", &p.spec.ingress, Direction::Ingress, None);
                 validate_rules(&mut errs, "spec.egress", &p.spec.egress, Direction::Egress, None);
@@ -225,43 +135,45 @@ impl Resource {
                 }
             }
             Resource::Pod(p) => validate_pod(&mut errs, p),
-            Resource::Namespace(_) | Resource::ServiceAccount(_) => {}
+            // Policies are validated above; tiers, namespaces and service accounts have nothing
+            // to check beyond their metadata.
+            _ => {}
         }
         errs.0
     }
 }
 
-fn validate_metadata(errs: &mut Errors, kind: Kind, meta: &ObjectMeta) {
+/// `policy_scope`: the scope of a Calico tiered policy, whose names follow their own rules.
+fn validate_metadata(errs: &mut Errors, kind: Kind, policy_scope: Option<PolicyScope>, meta: &ObjectMeta) {
     let name = meta.name.as_str();
     if name.is_empty() {
         errs.push("metadata.name", "name is required");
     } else {
-        let ok = match kind {
-            Kind::Tier | Kind::Namespace => is_dns_label(name),
+        let ok = match (policy_scope, kind) {
             // `globalNetworkPolicyNameRegex`: a label, optionally after one `label.`.
-            Kind::GlobalNetworkPolicy | Kind::StagedGlobalNetworkPolicy => {
+            (Some(PolicyScope::Global), _) => {
                 name.len() <= 253 && name.split('.').count() <= 2 && name.split('.').all(is_label_fmt)
             }
             // `networkPolicyNameRegex`: `label` or `label.label`, or `knp.default.<subdomain>`
             // (older releases' name for a converted Kubernetes NetworkPolicy, still accepted)
             // and `ossg.default.`.
-            Kind::NetworkPolicy | Kind::StagedNetworkPolicy => {
+            (Some(PolicyScope::Namespaced), _) => {
                 let prefixed = [crate::k8s::LEGACY_KUBERNETES_NETWORK_POLICY_NAME_PREFIX, "ossg.default."]
                     .iter()
                     .find_map(|p| name.strip_prefix(p))
                     .is_some_and(is_dns_subdomain);
                 name.len() <= 253 && (prefixed || (name.split('.').count() <= 2 && name.split('.').all(is_label_fmt)))
             }
-            _ => is_dns_subdomain(name),
+            (None, Kind::Tier | Kind::Namespace) => is_dns_label(name),
+            (None, _) => is_dns_subdomain(name),
         };
         if !ok {
-            let what = match kind {
-                Kind::Tier | Kind::Namespace => "a DNS label (lower case alphanumerics and '-', at most 63 characters)",
-                Kind::GlobalNetworkPolicy
-                | Kind::StagedGlobalNetworkPolicy
-                | Kind::NetworkPolicy
-                | Kind::StagedNetworkPolicy => "lower case alphanumerics and '-', with at most one '.'",
-                _ => "a DNS subdomain (lower case alphanumerics, '-' and '.', at most 253 characters)",
+            let what = match (policy_scope, kind) {
+                (Some(_), _) => "lower case alphanumerics and '-', with at most one '.'",
+                (None, Kind::Tier | Kind::Namespace) => {
+                    "a DNS label (lower case alphanumerics and '-', at most 63 characters)"
+                }
+                (None, _) => "a DNS subdomain (lower case alphanumerics, '-' and '.', at most 253 characters)",
             };
             errs.push("metadata.name", format!("invalid name {name:?}: must be {what}"));
         }
@@ -275,37 +187,30 @@ fn validate_metadata(errs: &mut Errors, kind: Kind, meta: &ObjectMeta) {
     }
 }
 
-fn staged_delete_check(errs: &mut Errors, zero: bool) {
-    if !zero {
-        errs.push("spec", "spec fields, except tier, should all be zero-value if stagedAction is Delete");
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    Global,
-    Namespaced,
-}
-
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Direction {
     Ingress,
     Egress,
 }
 
-struct PolicyView<'a> {
-    scope: Scope,
-    tier: &'a str,
-    selector: &'a str,
-    namespace_selector: &'a str,
-    service_account_selector: &'a str,
-    types: &'a [PolicyType],
-    ingress: &'a [Rule],
-    egress: &'a [Rule],
-    performance_hints: &'a [String],
-}
-
-fn validate_policy(errs: &mut Errors, p: &PolicyView<'_>) {
+fn validate_calico_policy(errs: &mut Errors, p: &CalicoPolicyView<'_>) {
+    if p.staged_action == Some(StagedAction::Delete) {
+        // Every field but the tier (and the types) at its zero value.
+        let zero = p.order.is_none()
+            && p.ingress.is_empty()
+            && p.egress.is_empty()
+            && p.selector.is_empty()
+            && !p.do_not_track
+            && !p.pre_dnat
+            && !p.apply_on_forward
+            && p.service_account_selector.is_empty()
+            && p.namespace_selector.is_empty()
+            && p.performance_hints.is_empty();
+        if !zero {
+            errs.push("spec", "spec fields, except tier, should all be zero-value if stagedAction is Delete");
+        }
+        return;
+    }
     if !p.tier.is_empty() && !is_dns_subdomain(p.tier) {
         errs.push("spec.tier", format!("invalid tier name {:?}", p.tier));
     }
@@ -335,7 +240,7 @@ fn check_unique_types(errs: &mut Errors, field: &str, types: &[PolicyType]) {
 }
 
 /// `scope` is `None` for profiles: no direction-specific restrictions.
-fn validate_rules(errs: &mut Errors, base: &str, rules: &[Rule], dir: Direction, scope: Option<Scope>) {
+fn validate_rules(errs: &mut Errors, base: &str, rules: &[Rule], dir: Direction, scope: Option<PolicyScope>) {
     if rules.len() > MAX_RULES_PER_DIRECTION {
         errs.push(base, format!("at most {MAX_RULES_PER_DIRECTION} rules are allowed, found {}", rules.len()));
     }
@@ -371,7 +276,7 @@ fn validate_icmp(errs: &mut Errors, base: &str, icmp: &IcmpFields) {
     }
 }
 
-fn validate_rule(errs: &mut Errors, base: &str, rule: &Rule, dir: Direction, scope: Option<Scope>) {
+fn validate_rule(errs: &mut Errors, base: &str, rule: &Rule, dir: Direction, scope: Option<PolicyScope>) {
     if let Some(v) = rule.ip_version
         && v != 4
         && v != 6
@@ -458,7 +363,7 @@ fn validate_rule(errs: &mut Errors, base: &str, rule: &Rule, dir: Direction, sco
             }
         }
     }
-    if scope == Scope::Global {
+    if scope == PolicyScope::Global {
         let (side, services) = match dir {
             Direction::Egress => ("destination", &rule.destination.services),
             Direction::Ingress => ("source", &rule.source.services),
@@ -630,35 +535,21 @@ fn check_k8s_protocol(errs: &mut Errors, field: String, protocol: Option<&str>) 
     }
 }
 
-fn validate_staged_k8s(errs: &mut Errors, spec: &StagedKubernetesNetworkPolicySpec) {
-    if spec.staged_action == StagedAction::Delete {
-        let zero = spec.pod_selector.is_empty() && spec.ingress.is_empty() && spec.egress.is_empty();
+fn validate_k8s_policy(errs: &mut Errors, p: &KubernetesPolicyView<'_>) {
+    if p.staged_action == Some(StagedAction::Delete) {
+        let zero = p.pod_selector.is_empty() && p.ingress.is_empty() && p.egress.is_empty();
         if !zero {
             errs.push("spec", "spec fields should all be zero-value if stagedAction is Delete");
         }
         return;
     }
-    validate_k8s_parts(errs, &spec.pod_selector, &spec.policy_types, &spec.ingress, &spec.egress);
-}
-
-fn validate_k8s_np(errs: &mut Errors, spec: &KubernetesNetworkPolicySpec) {
-    validate_k8s_parts(errs, &spec.pod_selector, &spec.policy_types, &spec.ingress, &spec.egress);
-}
-
-fn validate_k8s_parts(
-    errs: &mut Errors,
-    pod_selector: &LabelSelector,
-    policy_types: &[PolicyType],
-    ingress: &[K8sIngressRule],
-    egress: &[K8sEgressRule],
-) {
-    validate_label_selector(errs, "spec.podSelector", pod_selector, SelectorRole::Pod);
-    check_unique_types(errs, "spec.policyTypes", policy_types);
-    for (i, rule) in ingress.iter().enumerate() {
+    validate_label_selector(errs, "spec.podSelector", p.pod_selector, SelectorRole::Pod);
+    check_unique_types(errs, "spec.policyTypes", p.policy_types);
+    for (i, rule) in p.ingress.iter().enumerate() {
         let base = idx("spec.ingress", i);
         validate_k8s_rule(errs, &base, "from", &rule.from, &rule.ports);
     }
-    for (i, rule) in egress.iter().enumerate() {
+    for (i, rule) in p.egress.iter().enumerate() {
         let base = idx("spec.egress", i);
         validate_k8s_rule(errs, &base, "to", &rule.to, &rule.ports);
     }

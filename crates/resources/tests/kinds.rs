@@ -715,3 +715,13 @@ fn bom_and_crlf() {
     let names: Vec<_> = parse_documents(text, "f.yaml").into_iter().map(|r| r.unwrap().name().to_owned()).collect();
     assert_eq!(names, ["a", "b"]);
 }
+
+#[test]
+fn the_policy_kinds_are_the_projected_ones() {
+    for kind in Kind::ALL {
+        let doc = format!("apiVersion: {}\nkind: {}\nmetadata: {{name: a}}\n", kind.api_version(), kind.type_kind());
+        let r = one(&doc, "k.yaml");
+        assert_eq!(r.kind(), kind);
+        assert_eq!(r.as_policy().is_some(), kind.is_policy(), "{kind}");
+    }
+}
