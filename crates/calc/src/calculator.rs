@@ -14,6 +14,9 @@ use alp_proto::felix::{
 use alp_resources::{Action, Kind, ProfileSpec, Resource, ResourceKey, Rule, TierDefaultAction, TierSpec};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use alp_datastore::Event;
+use alp_felix::{namespace_of_profile, namespace_profile, service_account_of_profile, service_account_profile};
+
 use crate::WorkloadKey;
 use crate::convert::{
     ConvertedRules, IpSetDef, LABEL_NAME, LABEL_NAMESPACE, NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX,
@@ -23,10 +26,6 @@ use crate::policy::{PolicyDef, PolicyKey, policy_from_resource};
 
 /// The profile Calico synthesises in the Kubernetes datastore for host endpoints: allow all.
 pub const DEFAULT_ALLOW_PROFILE: &str = "projectcalico-default-allow";
-/// Prefix of a namespace's profile.
-const NAMESPACE_PROFILE_PREFIX: &str = "kns.";
-/// Prefix of a service account's profile (`ksa.<namespace>.<name>`).
-const SERVICE_ACCOUNT_PROFILE_PREFIX: &str = "ksa.";
 
 /// Felix's calculation graph for the policy-sync API, as a pure state machine.
 ///
@@ -220,20 +219,14 @@ fn reindex_in_set(set: &mut IpSetState, key: &ItemKey, item: Option<&Item>, pend
     }
 }
 
-/// `ksa.<namespace>.<name>` → (namespace, name), as Calico splits it (namespaces have no dots).
-fn service_account_of_profile(profile: &str) -> Option<(String, String)> {
-    let rest = profile.strip_prefix(SERVICE_ACCOUNT_PROFILE_PREFIX)?;
-    let (ns, sa) = rest.split_once('.')?;
-    Some((ns.to_owned(), sa.to_owned()))
+/// `ksa.<namespace>.<name>` → (namespace, name), owned.
+fn service_account_key(profile: &str) -> Option<(String, String)> {
+    service_account_of_profile(profile).map(|(ns, sa)| (ns.to_owned(), sa.to_owned()))
 }
 
 /// `decodeLabels`: a profile's labels with the `pcns.`/`pcsa.` prefix stripped.
 fn decode_labels(labels: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
     labels.iter().map(|(k, v)| (k.strip_prefix(prefix).unwrap_or(k).to_owned(), v.clone())).collect()
-}
-
-fn message(payload: Payload) -> ToDataplane {
-    ToDataplane { sequence_number: 0, payload: Some(payload) }
 }
 
 /// Felix's stand-in for a profile an endpoint names but the datastore lacks
@@ -298,12 +291,12 @@ impl Calculator {
             Resource::Namespace(n) => {
                 let name = n.metadata.name.clone();
                 self.namespaces.insert(name.clone(), n.metadata.labels.clone());
-                self.refresh_profile(&format!("{NAMESPACE_PROFILE_PREFIX}{name}"));
+                self.refresh_profile(&namespace_profile(&name));
             }
             Resource::ServiceAccount(sa) => {
                 let ns = sa.metadata.namespace.clone().unwrap_or_default();
                 let name = sa.metadata.name.clone();
-                let profile = format!("{SERVICE_ACCOUNT_PROFILE_PREFIX}{ns}.{name}");
+                let profile = service_account_profile(&ns, &name);
                 self.service_accounts.insert((ns, name), sa.metadata.labels.clone());
                 self.refresh_profile(&profile);
             }
@@ -358,10 +351,10 @@ impl Calculator {
             }
             Kind::Namespace => {
                 self.namespaces.remove(&name);
-                self.refresh_profile(&format!("{NAMESPACE_PROFILE_PREFIX}{name}"));
+                self.refresh_profile(&namespace_profile(&name));
             }
             Kind::ServiceAccount => {
-                let profile = format!("{SERVICE_ACCOUNT_PROFILE_PREFIX}{ns}.{name}");
+                let profile = service_account_profile(&ns, &name);
                 self.service_accounts.remove(&(ns, name));
                 self.refresh_profile(&profile);
             }
@@ -379,12 +372,22 @@ impl Calculator {
         self.flush()
     }
 
+    /// One datastore event: [`apply`](Self::apply), [`delete`](Self::delete) or
+    /// [`in_sync`](Self::in_sync).
+    pub fn apply_event(&mut self, event: Event) -> Vec<ToDataplane> {
+        match event {
+            Event::Apply(r) => self.apply(&*r),
+            Event::Delete(k) => self.delete(&k),
+            Event::InitDone => self.in_sync(),
+        }
+    }
+
     /// The datastore finished its initial listing: `InSync`, the first time only.
     pub fn in_sync(&mut self) -> Vec<ToDataplane> {
         if std::mem::replace(&mut self.in_sync_sent, true) {
             return Vec::new();
         }
-        vec![message(Payload::InSync(InSync {}))]
+        vec![ToDataplane::from(Payload::InSync(InSync {}))]
     }
 
     /// The local workloads (with addresses), by namespace and pod name, with their endpoint ids.
@@ -424,7 +427,7 @@ impl Calculator {
             });
         }
         let allow = [Rule::new(Action::Allow)];
-        if let Some(ns) = name.strip_prefix(NAMESPACE_PROFILE_PREFIX)
+        if let Some(ns) = namespace_of_profile(name)
             && let Some(labels) = self.namespaces.get(ns)
         {
             let mut l: BTreeMap<String, String> =
@@ -432,7 +435,7 @@ impl Calculator {
             l.insert(format!("{NAMESPACE_LABEL_PREFIX}{LABEL_NAME}"), ns.to_owned());
             return Some(ProfileData { labels: l, rules: ConvertedRules::for_profile(name, &allow, &allow) });
         }
-        if let Some(id) = service_account_of_profile(name)
+        if let Some(id) = service_account_key(name)
             && let Some(labels) = self.service_accounts.get(&id)
         {
             let mut l: BTreeMap<String, String> =
@@ -456,9 +459,9 @@ impl Calculator {
             self.profiles.insert(name.to_owned(), p);
         }
         if labels_changed {
-            if let Some(ns) = name.strip_prefix(NAMESPACE_PROFILE_PREFIX) {
+            if let Some(ns) = namespace_of_profile(name) {
                 self.pending.namespaces.insert(ns.to_owned());
-            } else if let Some(id) = service_account_of_profile(name) {
+            } else if let Some(id) = service_account_key(name) {
                 self.pending.service_accounts.insert(id);
             }
             let mut inheriting: Vec<ItemKey> =
@@ -882,7 +885,11 @@ impl Calculator {
                 let mut members: Vec<String> = set.members.keys().cloned().collect();
                 members.sort();
                 let r#type = if set.def.named_port.is_some() { IpSetType::IpAndPort } else { IpSetType::Net };
-                out.push(message(Payload::IpsetUpdate(IpSetUpdate { id: id.clone(), members, r#type: r#type as i32 })));
+                out.push(ToDataplane::from(Payload::IpsetUpdate(IpSetUpdate {
+                    id: id.clone(),
+                    members,
+                    r#type: r#type as i32,
+                })));
                 self.sent.ip_sets.insert(id.clone());
             }
         }
@@ -893,7 +900,7 @@ impl Calculator {
             {
                 continue;
             }
-            out.push(message(Payload::IpsetDeltaUpdate(IpSetDeltaUpdate {
+            out.push(ToDataplane::from(Payload::IpsetDeltaUpdate(IpSetDeltaUpdate {
                 id,
                 added_members: d.added.into_iter().collect(),
                 removed_members: d.removed.into_iter().collect(),
@@ -907,7 +914,7 @@ impl Calculator {
             match (desired, self.sent.policies.get(pk)) {
                 (Some(d), Some(s)) if d == s => {}
                 (Some(d), _) => {
-                    out.push(message(Payload::ActivePolicyUpdate(ActivePolicyUpdate {
+                    out.push(ToDataplane::from(Payload::ActivePolicyUpdate(ActivePolicyUpdate {
                         id: Some(pk.to_proto()),
                         policy: Some(d.clone()),
                     })));
@@ -915,8 +922,9 @@ impl Calculator {
                 }
                 (None, Some(_)) => {
                     self.sent.policies.remove(pk);
-                    policy_removes
-                        .push(message(Payload::ActivePolicyRemove(ActivePolicyRemove { id: Some(pk.to_proto()) })));
+                    policy_removes.push(ToDataplane::from(Payload::ActivePolicyRemove(ActivePolicyRemove {
+                        id: Some(pk.to_proto()),
+                    })));
                 }
                 (None, None) => {}
             }
@@ -932,7 +940,7 @@ impl Calculator {
             match (desired, self.sent.profiles.get(name)) {
                 (Some(d), Some(s)) if &d == s => {}
                 (Some(d), _) => {
-                    out.push(message(Payload::ActiveProfileUpdate(ActiveProfileUpdate {
+                    out.push(ToDataplane::from(Payload::ActiveProfileUpdate(ActiveProfileUpdate {
                         id: Some(ProfileId { name: name.clone() }),
                         profile: Some(d.clone()),
                     })));
@@ -940,7 +948,7 @@ impl Calculator {
                 }
                 (None, Some(_)) => {
                     self.sent.profiles.remove(name);
-                    profile_removes.push(message(Payload::ActiveProfileRemove(ActiveProfileRemove {
+                    profile_removes.push(ToDataplane::from(Payload::ActiveProfileRemove(ActiveProfileRemove {
                         id: Some(ProfileId { name: name.clone() }),
                     })));
                 }
@@ -959,12 +967,13 @@ impl Calculator {
             if let Some(old) = sent
                 && desired.as_ref().is_none_or(|d| d.id != old.id)
             {
-                endpoint_removes
-                    .push(message(Payload::WorkloadEndpointRemove(WorkloadEndpointRemove { id: old.id.clone() })));
+                endpoint_removes.push(ToDataplane::from(Payload::WorkloadEndpointRemove(WorkloadEndpointRemove {
+                    id: old.id.clone(),
+                })));
             }
             match desired {
                 Some(d) => {
-                    out.push(message(Payload::WorkloadEndpointUpdate(d.clone())));
+                    out.push(ToDataplane::from(Payload::WorkloadEndpointUpdate(d.clone())));
                     self.sent.endpoints.insert(key.clone(), d);
                 }
                 None => {
@@ -979,13 +988,13 @@ impl Calculator {
         // IP-set removes.
         for id in &pending.removed_sets {
             if !self.ip_sets.contains_key(id) && self.sent.ip_sets.remove(id) {
-                out.push(message(Payload::IpsetRemove(IpSetRemove { id: id.clone() })));
+                out.push(ToDataplane::from(Payload::IpsetRemove(IpSetRemove { id: id.clone() })));
             }
         }
 
         // Service accounts and namespaces, from their profiles (`profile_decoder.go`).
         for (ns, name) in pending.service_accounts {
-            let profile = format!("{SERVICE_ACCOUNT_PROFILE_PREFIX}{ns}.{name}");
+            let profile = service_account_profile(&ns, &name);
             let desired = self.profiles.get(&profile).map(|p| decode_labels(&p.labels, SERVICE_ACCOUNT_LABEL_PREFIX));
             let id = (ns, name);
             if desired.as_ref() == self.sent.service_accounts.get(&id) {
@@ -994,20 +1003,20 @@ impl Calculator {
             let proto_id = Some(ServiceAccountId { namespace: id.0.clone(), name: id.1.clone() });
             match desired {
                 Some(labels) => {
-                    out.push(message(Payload::ServiceAccountUpdate(ServiceAccountUpdate {
+                    out.push(ToDataplane::from(Payload::ServiceAccountUpdate(ServiceAccountUpdate {
                         id: proto_id,
                         labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     })));
                     self.sent.service_accounts.insert(id, labels);
                 }
                 None => {
-                    out.push(message(Payload::ServiceAccountRemove(ServiceAccountRemove { id: proto_id })));
+                    out.push(ToDataplane::from(Payload::ServiceAccountRemove(ServiceAccountRemove { id: proto_id })));
                     self.sent.service_accounts.remove(&id);
                 }
             }
         }
         for name in pending.namespaces {
-            let profile = format!("{NAMESPACE_PROFILE_PREFIX}{name}");
+            let profile = namespace_profile(&name);
             let desired = self.profiles.get(&profile).map(|p| decode_labels(&p.labels, NAMESPACE_LABEL_PREFIX));
             if desired.as_ref() == self.sent.namespaces.get(&name) {
                 continue;
@@ -1015,14 +1024,14 @@ impl Calculator {
             let proto_id = Some(NamespaceId { name: name.clone() });
             match desired {
                 Some(labels) => {
-                    out.push(message(Payload::NamespaceUpdate(NamespaceUpdate {
+                    out.push(ToDataplane::from(Payload::NamespaceUpdate(NamespaceUpdate {
                         id: proto_id,
                         labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                     })));
                     self.sent.namespaces.insert(name, labels);
                 }
                 None => {
-                    out.push(message(Payload::NamespaceRemove(NamespaceRemove { id: proto_id })));
+                    out.push(ToDataplane::from(Payload::NamespaceRemove(NamespaceRemove { id: proto_id })));
                     self.sent.namespaces.remove(&name);
                 }
             }
