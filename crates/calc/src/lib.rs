@@ -71,8 +71,11 @@
 mod calculator;
 mod convert;
 mod ids;
+mod index;
 mod items;
 mod k8s;
+mod outbox;
+mod pending;
 mod policy;
 
 use std::borrow::Borrow;
@@ -80,11 +83,12 @@ use std::borrow::Borrow;
 use alp_proto::felix::{ToDataplane, WorkloadEndpointId};
 use alp_resources::Resource;
 
-pub use calculator::{Calculator, DEFAULT_ALLOW_PROFILE};
+pub use calculator::Calculator;
 pub use convert::{
     INVALID_SELECTOR_SET_ID, LABEL_NAME, LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT,
     NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX,
 };
+pub use index::profiles::DEFAULT_ALLOW_PROFILE;
 
 /// A local workload: its namespace and pod name (for a v3 WorkloadEndpoint, its `pod`, else its
 /// `workload`), and the id its endpoint has on the wire.
