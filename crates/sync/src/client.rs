@@ -265,25 +265,17 @@ impl std::fmt::Display for Chain<'_> {
 #[cfg(test)]
 mod tests {
     use alp_proto::felix::{self, to_dataplane::Payload};
+    use alp_test_support::{mk_in_sync as in_sync, mk_namespace};
     use futures::channel::mpsc;
 
     use super::*;
 
-    fn in_sync() -> ToDataplane {
-        ToDataplane { payload: Some(Payload::InSync(felix::InSync {})), ..ToDataplane::default() }
-    }
-
     fn ns(name: &str) -> ToDataplane {
-        let update = felix::NamespaceUpdate {
-            id: Some(felix::NamespaceId { name: name.into() }),
-            labels: [("k".to_owned(), name.to_owned())].into(),
-        };
-        ToDataplane { payload: Some(Payload::NamespaceUpdate(update)), ..ToDataplane::default() }
+        mk_namespace(name, &[("k", name)])
     }
 
     fn bad() -> ToDataplane {
-        let remove = felix::NamespaceRemove { id: None };
-        ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
+        Payload::NamespaceRemove(felix::NamespaceRemove { id: None }).into()
     }
 
     /// Waits (up to 10 s) for `cond`; snapshots are built on the blocking pool, so the pump
