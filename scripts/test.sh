@@ -44,7 +44,7 @@ CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" CUSTOM_LIBFUZZER_PATH=/nonex
   cargo check --manifest-path fuzz/Cargo.toml --locked --bins
 
 echo "== pure crates stay pure"
-for crate in alp-selector alp-ipset alp-http-path alp-model alp-engine alp-resources alp-calc alp-datastore; do
+for crate in alp-selector alp-ipset alp-http-path alp-model alp-engine alp-resources alp-felix alp-calc alp-datastore; do
   if cargo tree --locked -p "$crate" -e normal --prefix none | grep -E '^(tokio|tonic|kube|etcd-client|hyper) ' ; then
     echo "$crate depends on an edge crate" >&2
     exit 1

@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use alp_felix::{
+    ENDPOINT_ETH0, ORCHESTRATOR_K8S, namespace_profile, pod_endpoint_id, service_account_profile, workload_id,
+};
 use alp_proto::felix::WorkloadEndpointId;
 use alp_resources::{GlobalNetworkSet, NetworkSet, Pod, WorkloadEndpoint};
 use ipnet::IpNet;
@@ -21,10 +24,6 @@ const ANNOTATION_POD_IPS: &str = "cni.projectcalico.org/podIPs";
 const ANNOTATION_AWS_POD_IPS: &str = "vpc.amazonaws.com/pod-ips";
 /// The one pod annotation Calico copies onto the workload endpoint.
 const ANNOTATION_NETWORK_STATUS: &str = "k8s.v1.cni.cncf.io/network-status";
-/// The orchestrator of Kubernetes workloads.
-pub(crate) const ORCHESTRATOR_K8S: &str = "k8s";
-/// The endpoint id of a Kubernetes pod's only endpoint.
-pub(crate) const ENDPOINT_ETH0: &str = "eth0";
 
 /// Which resource an item came from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,9 +159,9 @@ pub(crate) fn pod_item(pod: &Pod, node: Option<&str>) -> Option<ItemData> {
     if !sa.is_empty() && sa.len() < 63 {
         labels.insert(LABEL_SERVICE_ACCOUNT.to_owned(), sa.clone());
     }
-    let mut profile_ids = vec![format!("kns.{ns}")];
+    let mut profile_ids = vec![namespace_profile(&ns)];
     if !sa.is_empty() {
-        profile_ids.push(format!("ksa.{ns}.{sa}"));
+        profile_ids.push(service_account_profile(&ns, &sa));
     }
 
     let ports = pod
@@ -196,11 +195,7 @@ pub(crate) fn pod_item(pod: &Pod, node: Option<&str>) -> Option<ItemData> {
         profile_ids,
         nets: nets.iter().map(ToString::to_string).collect(),
         endpoint: Some(EndpointData {
-            id: WorkloadEndpointId {
-                orchestrator_id: ORCHESTRATOR_K8S.to_owned(),
-                workload_id: format!("{ns}/{name}"),
-                endpoint_id: ENDPOINT_ETH0.to_owned(),
-            },
+            id: pod_endpoint_id(&ns, &name),
             local: node.is_none_or(|n| n == node_name),
             name: veth_name_for_workload(&ns, &name),
             mac: String::new(),
@@ -251,7 +246,7 @@ pub(crate) fn wep_item(wep: &WorkloadEndpoint, node: Option<&str>) -> Option<Ite
         endpoint: Some(EndpointData {
             id: WorkloadEndpointId {
                 orchestrator_id: orchestrator.to_owned(),
-                workload_id: format!("{ns}/{pod}"),
+                workload_id: workload_id(&ns, &pod),
                 endpoint_id: if spec.endpoint.is_empty() { ENDPOINT_ETH0.to_owned() } else { spec.endpoint.clone() },
             },
             local: node.is_none_or(|n| n == spec.node),
@@ -281,7 +276,7 @@ pub(crate) fn network_set_item(set: &NetworkSet) -> ItemData {
     let ns = set.metadata.namespace.clone().unwrap_or_default();
     let mut labels = set.metadata.labels.clone();
     labels.insert(LABEL_NAMESPACE.to_owned(), ns.clone());
-    ItemData { labels, profile_ids: vec![format!("kns.{ns}")], nets: set_nets(&set.spec.nets), endpoint: None }
+    ItemData { labels, profile_ids: vec![namespace_profile(&ns)], nets: set_nets(&set.spec.nets), endpoint: None }
 }
 
 /// A GlobalNetworkSet: only its own labels.

@@ -11,7 +11,8 @@
 //! `ActivePolicyUpdate`, `ActiveProfileUpdate`, `WorkloadEndpointUpdate`, the removes in
 //! reverse, then `ServiceAccountUpdate/Remove` and `NamespaceUpdate/Remove`. The stream covers
 //! every local workload; choosing what each workload sees, ordering per endpoint and splitting
-//! large IP sets are the sync server's job (`alp_sync::Processor`).
+//! large IP sets are the processor's job ([`alp_felix::Processor`]), whose ids and profile names
+//! this crate shares.
 //!
 //! What Felix does and this crate reproduces:
 //! * workload endpoints from Pods or v3 WorkloadEndpoints with Calico's special labels and
@@ -70,17 +71,24 @@
 mod calculator;
 mod convert;
 mod ids;
+mod index;
 mod items;
 mod k8s;
+mod outbox;
+mod pending;
 mod policy;
 
-use alp_proto::felix::WorkloadEndpointId;
+use std::borrow::Borrow;
 
-pub use calculator::{Calculator, DEFAULT_ALLOW_PROFILE};
+use alp_proto::felix::{ToDataplane, WorkloadEndpointId};
+use alp_resources::Resource;
+
+pub use calculator::Calculator;
 pub use convert::{
     INVALID_SELECTOR_SET_ID, LABEL_NAME, LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT,
     NAMESPACE_LABEL_PREFIX, SERVICE_ACCOUNT_LABEL_PREFIX,
 };
+pub use index::profiles::DEFAULT_ALLOW_PROFILE;
 
 /// A local workload: its namespace and pod name (for a v3 WorkloadEndpoint, its `pod`, else its
 /// `workload`), and the id its endpoint has on the wire.
@@ -90,6 +98,23 @@ pub struct WorkloadKey {
     pub namespace: String,
     /// The pod name.
     pub name: String,
-    /// `{orchestrator_id: "k8s", workload_id: "<ns>/<pod>", endpoint_id: "eth0"}` for pods.
+    /// `{orchestrator_id: "k8s", workload_id: "<ns>/<pod>", endpoint_id: "eth0"}` for pods
+    /// ([`alp_felix::pod_endpoint_id`]).
     pub endpoint_id: WorkloadEndpointId,
+}
+
+/// The stream `workload_id` (`NS/POD`) receives from an agent whose datastore holds
+/// `resources` (every workload local), joining once the calculator is in sync: what `alp calc`
+/// prints and `alp eval --datastore` decides against.
+pub fn workload_stream<R: Borrow<Resource>>(
+    resources: impl IntoIterator<Item = R>,
+    workload_id: &str,
+) -> Vec<ToDataplane> {
+    let mut calc = Calculator::new(None);
+    let mut global = Vec::new();
+    for r in resources {
+        global.extend(calc.apply(r));
+    }
+    global.extend(calc.in_sync());
+    alp_felix::WorkloadFeed::join_after(global, workload_id)
 }

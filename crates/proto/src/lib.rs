@@ -13,6 +13,14 @@ pub mod felix {
     pub mod grpc {
         include!(concat!(env!("OUT_DIR"), "/grpc/felix.rs"));
     }
+
+    /// A payload as one message of the stream. Felix's policy-sync server leaves
+    /// `sequence_number` unset (0), and so does every alp sender.
+    impl From<to_dataplane::Payload> for ToDataplane {
+        fn from(payload: to_dataplane::Payload) -> Self {
+            ToDataplane { sequence_number: 0, payload: Some(payload) }
+        }
+    }
 }
 
 /// Dikastes's health service (`app-policy/proto/healthz.proto`).

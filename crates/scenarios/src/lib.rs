@@ -13,9 +13,7 @@ mod rng;
 mod s1;
 mod s2;
 
-use alp_proto::felix::{
-    self, IpSetDeltaUpdate, IpSetUpdate, ToDataplane, ip_set_update::IpSetType, to_dataplane::Payload,
-};
+use alp_proto::felix::{self, IpSetUpdate, ToDataplane, ip_set_update::IpSetType};
 use envoy_types::pb::envoy::config::core::v3::{
     Address, SocketAddress, address::Address as AddressKind, socket_address::PortSpecifier,
 };
@@ -27,9 +25,6 @@ pub use s1::{
     S1_SRC_PORT, S1_TIER, S1Variant, s1, s1_request,
 };
 pub use s2::{S2_NAMESPACES, S2_REQUESTS, S2_SERVICE_ACCOUNTS, s2};
-
-/// Felix's `MaxMembersPerMessage` (`felix/policysync`): keeps a message under gRPC's 4 MiB.
-pub const MAX_MEMBERS_PER_MESSAGE: usize = 82_200;
 
 /// A scenario: the policy-sync stream that builds the store, and labelled checks against it.
 #[derive(Clone, Debug, Default)]
@@ -47,27 +42,10 @@ impl Scenario {
     }
 }
 
-/// Wraps a payload in a `ToDataplane` (policysync leaves `sequence_number` unset).
-pub fn message(payload: Payload) -> ToDataplane {
-    ToDataplane { sequence_number: 0, payload: Some(payload) }
-}
-
-/// A full IP-set update split as Felix splits it (to stay under gRPC's 4 MiB): one `IPSetUpdate`
-/// with the first `max` members (possibly none), then `IPSetDeltaUpdate { added_members }` chunks of `max`.
-pub fn split_ipset_update(id: &str, kind: IpSetType, members: Vec<String>, max: usize) -> Vec<ToDataplane> {
-    let max = max.max(1);
-    let mut chunks = members.chunks(max);
-    let first = chunks.next().map(<[String]>::to_vec).unwrap_or_default();
-    let mut out =
-        vec![message(Payload::IpsetUpdate(IpSetUpdate { id: id.to_owned(), members: first, r#type: kind as i32 }))];
-    out.extend(chunks.map(|c| {
-        message(Payload::IpsetDeltaUpdate(IpSetDeltaUpdate {
-            id: id.to_owned(),
-            added_members: c.to_vec(),
-            removed_members: Vec::new(),
-        }))
-    }));
-    out
+/// The NET IP set `id` as Felix's policy-sync server sends it: split to stay under gRPC's 4 MiB
+/// ([`alp_felix::split_ip_set_update`]).
+fn net_set(id: &str, members: Vec<String>) -> Vec<ToDataplane> {
+    alp_felix::split_ip_set_update(IpSetUpdate { id: id.to_owned(), members, r#type: IpSetType::Net as i32 })
 }
 
 /// The stream in proto3 JSON, one `ToDataplane` per line (what `serde_json::from_str` on each

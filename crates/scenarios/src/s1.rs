@@ -2,15 +2,13 @@
 //! `app-policy/checker/bench_test.go` "BaselinePolicyScale", with its sentinel-set guard replaced
 //! by guards on port 65001).
 
+use alp_felix::pod_endpoint_id;
 use alp_proto::felix::{
-    self, ActivePolicyUpdate, InSync, TierInfo, WorkloadEndpoint, WorkloadEndpointId, WorkloadEndpointUpdate,
-    ip_set_update::IpSetType, to_dataplane::Payload,
+    self, ActivePolicyUpdate, InSync, TierInfo, ToDataplane, WorkloadEndpoint, WorkloadEndpointUpdate,
+    to_dataplane::Payload,
 };
 
-use crate::{
-    CheckRequest, Endpoint, MAX_MEMBERS_PER_MESSAGE, Scenario, check_request, felix_set_id, message, policy_id, port,
-    rng::Rng, split_ipset_update,
-};
+use crate::{CheckRequest, Endpoint, Scenario, check_request, felix_set_id, net_set, policy_id, port, rng::Rng};
 
 /// Which S1 walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -170,7 +168,7 @@ pub fn s1(variant: S1Variant) -> Scenario {
         if variant == S1Variant::MissingSets && g.missing.contains(&i) {
             continue;
         }
-        messages.extend(split_ipset_update(id, IpSetType::Net, members, MAX_MEMBERS_PER_MESSAGE));
+        messages.extend(net_set(id, members));
     }
 
     let mut tier = TierInfo { name: S1_TIER.to_owned(), default_action: "Deny".to_owned(), ..Default::default() };
@@ -182,18 +180,20 @@ pub fn s1(variant: S1Variant) -> Scenario {
             ..Default::default()
         };
         tier.ingress_policies.push(id.clone());
-        messages.push(message(Payload::ActivePolicyUpdate(ActivePolicyUpdate { id: Some(id), policy: Some(policy) })));
+        messages.push(ToDataplane::from(Payload::ActivePolicyUpdate(ActivePolicyUpdate {
+            id: Some(id),
+            policy: Some(policy),
+        })));
     }
     for (id, policy) in g.policies {
         tier.ingress_policies.push(id.clone());
-        messages.push(message(Payload::ActivePolicyUpdate(ActivePolicyUpdate { id: Some(id), policy: Some(policy) })));
+        messages.push(ToDataplane::from(Payload::ActivePolicyUpdate(ActivePolicyUpdate {
+            id: Some(id),
+            policy: Some(policy),
+        })));
     }
-    messages.push(message(Payload::WorkloadEndpointUpdate(WorkloadEndpointUpdate {
-        id: Some(WorkloadEndpointId {
-            orchestrator_id: "k8s".to_owned(),
-            workload_id: "ns-0/pod-0".to_owned(),
-            endpoint_id: "eth0".to_owned(),
-        }),
+    messages.push(ToDataplane::from(Payload::WorkloadEndpointUpdate(WorkloadEndpointUpdate {
+        id: Some(pod_endpoint_id("ns-0", "pod-0")),
         endpoint: Some(WorkloadEndpoint {
             state: "active".to_owned(),
             name: "cali1a2b3c4d5e6".to_owned(),
@@ -202,7 +202,7 @@ pub fn s1(variant: S1Variant) -> Scenario {
             ..Default::default()
         }),
     })));
-    messages.push(message(Payload::InSync(InSync {})));
+    messages.push(ToDataplane::from(Payload::InSync(InSync {})));
 
     Scenario { messages, requests: vec![(variant.label().to_owned(), s1_request())] }
 }

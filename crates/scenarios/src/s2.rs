@@ -8,20 +8,17 @@
 //! rule with a peer selector, namespace selector or service-account clause also names the NET IP
 //! set of the pods it selects (`src_ip_set_ids`), computed here from the same labels.
 
+use alp_felix::{namespace_profile, pod_endpoint_id, service_account_profile};
 use alp_proto::felix::{
     self, ActivePolicyUpdate, ActiveProfileUpdate, HttpMatch, InSync, NamespaceId, NamespaceUpdate, ProfileId,
-    ServiceAccountId, ServiceAccountUpdate, TierInfo, WorkloadEndpoint, WorkloadEndpointId, WorkloadEndpointUpdate,
+    ServiceAccountId, ServiceAccountUpdate, TierInfo, ToDataplane, WorkloadEndpoint, WorkloadEndpointUpdate,
     http_match::{PathMatch, path_match},
-    ip_set_update::IpSetType,
     protocol::NumberOrName,
     to_dataplane::Payload,
 };
 use std::collections::{BTreeMap, HashMap};
 
-use crate::{
-    CheckRequest, Endpoint, HttpAttrs, MAX_MEMBERS_PER_MESSAGE, Scenario, check_request, felix_set_id, message,
-    policy_id, port, split_ipset_update,
-};
+use crate::{CheckRequest, Endpoint, HttpAttrs, Scenario, check_request, felix_set_id, net_set, policy_id, port};
 
 /// Namespaces in the cluster.
 pub const S2_NAMESPACES: usize = 50;
@@ -470,38 +467,36 @@ pub fn s2() -> Scenario {
                 ..Default::default()
             };
             info.ingress_policies.push(id.clone());
-            policies
-                .push(message(Payload::ActivePolicyUpdate(ActivePolicyUpdate { id: Some(id), policy: Some(policy) })));
+            policies.push(ToDataplane::from(Payload::ActivePolicyUpdate(ActivePolicyUpdate {
+                id: Some(id),
+                policy: Some(policy),
+            })));
         }
         tiers.push(info);
     }
 
     let mut messages = Vec::new();
     for (id, members) in b.sets {
-        messages.extend(split_ipset_update(&id, IpSetType::Net, members, MAX_MEMBERS_PER_MESSAGE));
+        messages.extend(net_set(&id, members));
     }
     messages.extend(policies);
     let allow = felix::Rule { action: "allow".to_owned(), ..Default::default() };
     let profiles = [
         (
-            format!("kns.{POLICY_NS}"),
+            namespace_profile(POLICY_NS),
             felix::Profile { inbound_rules: vec![allow.clone()], outbound_rules: vec![allow] },
         ),
-        (format!("ksa.{POLICY_NS}.sa-0"), felix::Profile::default()),
+        (service_account_profile(POLICY_NS, "sa-0"), felix::Profile::default()),
     ];
     let profile_ids = profiles.iter().map(|(n, _)| n.clone()).collect();
     for (name, profile) in profiles {
-        messages.push(message(Payload::ActiveProfileUpdate(ActiveProfileUpdate {
+        messages.push(ToDataplane::from(Payload::ActiveProfileUpdate(ActiveProfileUpdate {
             id: Some(ProfileId { name }),
             profile: Some(profile),
         })));
     }
-    messages.push(message(Payload::WorkloadEndpointUpdate(WorkloadEndpointUpdate {
-        id: Some(WorkloadEndpointId {
-            orchestrator_id: "k8s".to_owned(),
-            workload_id: format!("{POLICY_NS}/pod-0"),
-            endpoint_id: "eth0".to_owned(),
-        }),
+    messages.push(ToDataplane::from(Payload::WorkloadEndpointUpdate(WorkloadEndpointUpdate {
+        id: Some(pod_endpoint_id(POLICY_NS, "pod-0")),
         endpoint: Some(WorkloadEndpoint {
             state: "active".to_owned(),
             name: "cali0f1e2d3c4b5".to_owned(),
@@ -513,19 +508,19 @@ pub fn s2() -> Scenario {
     })));
     for i in 0..S2_NAMESPACES {
         for j in 0..SA_PER_NS {
-            messages.push(message(Payload::ServiceAccountUpdate(ServiceAccountUpdate {
+            messages.push(ToDataplane::from(Payload::ServiceAccountUpdate(ServiceAccountUpdate {
                 id: Some(ServiceAccountId { namespace: format!("ns-{i}"), name: format!("sa-{j}") }),
                 labels: labels_map(sa_labels(i, j)),
             })));
         }
     }
     for i in 0..S2_NAMESPACES {
-        messages.push(message(Payload::NamespaceUpdate(NamespaceUpdate {
+        messages.push(ToDataplane::from(Payload::NamespaceUpdate(NamespaceUpdate {
             id: Some(NamespaceId { name: format!("ns-{i}") }),
             labels: labels_map(ns_labels(i)),
         })));
     }
-    messages.push(message(Payload::InSync(InSync {})));
+    messages.push(ToDataplane::from(Payload::InSync(InSync {})));
 
     let requests = S2_REQUESTS
         .iter()

@@ -4,12 +4,19 @@
 use std::{collections::HashSet, sync::Arc};
 
 use alp_engine::{Code, Config, Snapshot, Store, decide};
-use alp_proto::felix::{ToDataplane, ip_set_update::IpSetType, to_dataplane::Payload};
+use alp_felix::MAX_MEMBERS_PER_MESSAGE;
+use alp_proto::felix::{IpSetUpdate, ToDataplane, ip_set_update::IpSetType, to_dataplane::Payload};
 use alp_scenarios::{
-    MAX_MEMBERS_PER_MESSAGE, S1_MATCH_EARLY_POLICY, S1_POLICIES, S1_RULES_PER_POLICY, S1Variant, S2_NAMESPACES,
-    S2_REQUESTS, S2_SERVICE_ACCOUNTS, Scenario, s1, s2, split_ipset_update, to_json_lines,
+    S1_MATCH_EARLY_POLICY, S1_POLICIES, S1_RULES_PER_POLICY, S1Variant, S2_NAMESPACES, S2_REQUESTS,
+    S2_SERVICE_ACCOUNTS, Scenario, s1, s2, to_json_lines,
 };
 use prost::Message as _;
+
+/// A full IP-set update as the scenarios send it: split by Felix's splitter at `max` members.
+fn split_ipset_update(id: &str, kind: IpSetType, members: Vec<String>, max: usize) -> Vec<ToDataplane> {
+    assert_eq!(max, MAX_MEMBERS_PER_MESSAGE, "Felix's splitter has one limit");
+    alp_felix::split_ip_set_update(IpSetUpdate { id: id.to_owned(), members, r#type: kind as i32 })
+}
 
 fn snapshot(messages: &[ToDataplane]) -> Arc<Snapshot> {
     let mut store = Store::new(Config::default());

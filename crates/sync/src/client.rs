@@ -230,25 +230,17 @@ mod tests {
 
     use alp_engine::Live;
     use alp_proto::felix::{self, to_dataplane::Payload};
+    use alp_test_support::{mk_in_sync as in_sync, mk_namespace};
     use futures::channel::mpsc;
 
     use super::*;
 
-    fn in_sync() -> ToDataplane {
-        ToDataplane { payload: Some(Payload::InSync(felix::InSync {})), ..ToDataplane::default() }
-    }
-
     fn ns(name: &str) -> ToDataplane {
-        let update = felix::NamespaceUpdate {
-            id: Some(felix::NamespaceId { name: name.into() }),
-            labels: [("k".to_owned(), name.to_owned())].into(),
-        };
-        ToDataplane { payload: Some(Payload::NamespaceUpdate(update)), ..ToDataplane::default() }
+        mk_namespace(name, &[("k", name)])
     }
 
     fn bad() -> ToDataplane {
-        let remove = felix::NamespaceRemove { id: None };
-        ToDataplane { payload: Some(Payload::NamespaceRemove(remove)), ..ToDataplane::default() }
+        Payload::NamespaceRemove(felix::NamespaceRemove { id: None }).into()
     }
 
     /// A publisher whose stream is open, as `sync_once` hands it to `pump`, and its reader.

@@ -190,7 +190,7 @@ async fn a_message_larger_than_grpcs_default_4mib_is_accepted() {
     let members: Vec<String> =
         (0..400_000u32).map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255)).collect();
     let update = IpSetUpdate { id: "s:big".into(), members, r#type: 0 };
-    let big = ToDataplane { payload: Some(Payload::IpsetUpdate(update)), ..ToDataplane::default() };
+    let big = ToDataplane::from(Payload::IpsetUpdate(update));
     assert!(prost::Message::encoded_len(&big) > 4 << 20);
     server.set_initial(vec![big, mk_in_sync()]);
     let client = Client::spawn_fast(server.path());

@@ -1,13 +1,14 @@
 //! Test support, outside the data flow: [`ScriptedSyncServer`] stands in for the node agent's
 //! policy-sync server (Felix's `PolicySync` over a real Unix socket, h2c) so tests can drive the
 //! sync client with scripted streams; [`BlockingSyncServer`] wraps it for tests without a tokio
-//! runtime; `mk_*` and [`msg_json`] build `ToDataplane` messages; with feature `etcd`, the module
-//! `etcd` runs a real etcd.
+//! runtime; `mk_*` and [`msg_json`] build `ToDataplane` messages and [`describe`] names one, the
+//! same for every test that needs them; with feature `etcd`, the module `etcd` runs a real etcd.
 //!
 //! Not for production code: failures here panic with a message.
 
 #[cfg(feature = "etcd")]
 pub mod etcd;
+mod messages;
 pub mod raw_grpc;
 
 use std::{
@@ -19,9 +20,8 @@ use std::{
 };
 
 use alp_proto::felix::{
-    self, DataplaneStats, ReportResult, SyncRequest, ToDataplane,
+    DataplaneStats, ReportResult, SyncRequest, ToDataplane,
     grpc::policy_sync_server::{PolicySync, PolicySyncServer},
-    to_dataplane::Payload,
 };
 use tokio::{
     net::UnixListener,
@@ -32,8 +32,11 @@ use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, transport::Server};
 
-/// The workload id [`mk_endpoint`] uses (`<namespace>/<pod>`).
-pub const WORKLOAD_ID: &str = "ns/pod";
+pub use messages::{
+    WORKLOAD_ID, allow_from, describe, gnp_id, members, mk_endpoint, mk_in_sync, mk_ip_set, mk_ip_set_delta,
+    mk_namespace, mk_policy, mk_policy_remove, mk_policy_update, mk_profile, mk_service_account, mk_workload,
+    mk_workload_remove, msg_json, strs,
+};
 
 /// How long [`ScriptedSyncServer::stop`] waits for a graceful shutdown (GOAWAY answered by
 /// every connected client) before it abandons the server task.
@@ -296,55 +299,4 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-/// One `ToDataplane` in proto3 JSON (as in `alp eval --sync` files). Panics naming the field.
-pub fn msg_json(line: &str) -> ToDataplane {
-    alp_proto::jsonl::decode(line)
-        .unwrap_or_else(|(field, message)| panic!("ToDataplane {line}: at {field}: {message}"))
-}
-
-/// `InSync{}`.
-pub fn mk_in_sync() -> ToDataplane {
-    ToDataplane { payload: Some(Payload::InSync(felix::InSync {})), ..ToDataplane::default() }
-}
-
-/// `ActivePolicyUpdate` of the GlobalNetworkPolicy `name` with `rules_json` (a JSON array of
-/// proto3 JSON `Rule`s) as its inbound rules.
-pub fn mk_policy_update(name: &str, rules_json: &str) -> ToDataplane {
-    msg_json(&format!(
-        r#"{{"activePolicyUpdate":{{"id":{{"name":{},"kind":"GlobalNetworkPolicy"}},"policy":{{"inboundRules":{rules_json}}}}}}}"#,
-        json_str(name)
-    ))
-}
-
-/// `ActivePolicyRemove` of the GlobalNetworkPolicy `name`.
-pub fn mk_policy_remove(name: &str) -> ToDataplane {
-    msg_json(&format!(
-        r#"{{"activePolicyRemove":{{"id":{{"name":{},"kind":"GlobalNetworkPolicy"}}}}}}"#,
-        json_str(name)
-    ))
-}
-
-/// `WorkloadEndpointUpdate` for [`WORKLOAD_ID`] with one tier per `(tier, ingress policy
-/// names)`, every policy a GlobalNetworkPolicy, every tier's default action Deny.
-pub fn mk_endpoint(tiers: &[(&str, &[&str])]) -> ToDataplane {
-    let tiers: Vec<String> = tiers
-        .iter()
-        .map(|(tier, policies)| {
-            let ids: Vec<String> = policies
-                .iter()
-                .map(|p| format!(r#"{{"name":{},"kind":"GlobalNetworkPolicy"}}"#, json_str(p)))
-                .collect();
-            format!(r#"{{"name":{},"ingressPolicies":[{}],"defaultAction":"Deny"}}"#, json_str(tier), ids.join(","))
-        })
-        .collect();
-    msg_json(&format!(
-        r#"{{"workloadEndpointUpdate":{{"id":{{"orchestratorId":"k8s","workloadId":"{WORKLOAD_ID}","endpointId":"eth0"}},"endpoint":{{"tiers":[{}]}}}}}}"#,
-        tiers.join(",")
-    ))
-}
-
-fn json_str(s: &str) -> String {
-    serde_json::Value::from(s).to_string()
 }

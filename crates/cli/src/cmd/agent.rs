@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
 use alp_calc::Calculator;
 use alp_datastore::Event;
-use alp_sync::{ServerConfig, SocketLayout, serve_workload_sockets};
+use alp_sync_server::{ServerConfig, SocketLayout, serve_workload_sockets};
 use anyhow::Context;
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -15,7 +15,7 @@ use prometheus_client::{
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::datastore::{Datastore, EtcdTls, calculate, spawn_watch};
+use super::datastore::{Datastore, EtcdTls, spawn_watch};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -126,7 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         } {
             for event in batch.drain(..) {
                 metrics.event(&event);
-                let messages = calculate(&mut calc, event);
+                let messages = calc.apply_event(event);
                 metrics.published.inc_by(messages.len() as u64);
                 for m in messages {
                     if updates_tx.send(m).await.is_err() {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::datastore::{Datastore, EtcdTls, parse_workload, workload_stream};
+use super::datastore::{Datastore, EtcdTls, load, parse_workload};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,7 +20,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     let datastore = args.datastore.clone().with_tls(&args.etcd)?;
-    for m in workload_stream(&datastore, &args.workload)? {
+    for m in alp_calc::workload_stream(load(&datastore)?, &args.workload) {
         out.push_str(&alp_proto::jsonl::encode(&m));
         out.push('\n');
     }

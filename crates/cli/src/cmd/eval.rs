@@ -135,7 +135,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, Some(ds), Some(workload)) => {
             let ds = ds.clone().with_tls(&args.etcd)?;
-            (workload.clone(), super::datastore::workload_stream(&ds, workload)?)
+            (workload.clone(), alp_calc::workload_stream(super::datastore::load(&ds)?, workload))
         }
         _ => return Err(BadInput("give --sync, or --datastore with --workload".into()).into()),
     };

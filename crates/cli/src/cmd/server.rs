@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
 
 #[cfg(feature = "full")]
-use super::datastore::{Datastore, EtcdTls, WorkloadFeed, calculate, parse_workload, spawn_watch};
+use super::datastore::{Datastore, EtcdTls, parse_workload, spawn_watch};
 use crate::BadInput;
 
 /// Dikastes's default listen socket.
@@ -153,7 +153,7 @@ async fn standalone(
     let (events_tx, mut events_rx) = tokio::sync::mpsc::channel(4096);
     let (watcher, mut connected_rx) = spawn_watch(datastore, events_tx, shutdown.clone());
     let mut calc = alp_calc::Calculator::new(None);
-    let (mut feed, first) = WorkloadFeed::new(&workload);
+    let (mut feed, first) = alp_felix::WorkloadFeed::new(&workload);
     let mut publisher = alp_sync::Publisher::new(live, engine);
     let mut pending = first;
     loop {
@@ -172,9 +172,9 @@ async fn standalone(
             () = shutdown.cancelled() => None,
         };
         let Some(event) = event else { break };
-        let mut global = calculate(&mut calc, event);
+        let mut global = calc.apply_event(event);
         while let Ok(more) = events_rx.try_recv() {
-            global.extend(calculate(&mut calc, more));
+            global.extend(calc.apply_event(more));
         }
         pending = feed.apply(global);
     }

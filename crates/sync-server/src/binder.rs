@@ -16,7 +16,10 @@ use tokio::{net::UnixListener, sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::server::{LocalWorkload, ProcessorHandle, spawn_workload_server};
+use crate::server::{ProcessorHandle, spawn_workload_server};
+
+/// A local workload in serve-all mode: `(namespace, pod)`.
+pub type LocalWorkload = (String, String);
 
 /// Felix's `PollSleepTime`: how often the creds directory is listed.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -53,7 +56,7 @@ impl Credentials {
 
     /// The workload id the connection stands for: `<namespace>/<workload>`.
     pub fn workload_id(&self) -> String {
-        format!("{}/{}", self.namespace, self.workload)
+        alp_felix::workload_id(&self.namespace, &self.workload)
     }
 }
 
@@ -348,7 +351,7 @@ pub(crate) async fn run_serve_all(
             .borrow_and_update()
             .iter()
             .filter_map(|(ns, pod)| match serve_all_dir(ns, pod) {
-                Some(dir) => Some((dir, format!("{ns}/{pod}"))),
+                Some(dir) => Some((dir, alp_felix::workload_id(ns, pod))),
                 None => {
                     warn!(namespace = %ns, pod = %pod, "workload name not usable in a socket path; not served");
                     None

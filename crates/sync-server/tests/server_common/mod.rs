@@ -1,7 +1,7 @@
 //! Shared by the `server_*` tests: an agent (`serve_workload_sockets`) in a temporary prefix,
 //! fed by a channel, and a raw `PolicySync` client over its Unix sockets.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::{
     path::{Path, PathBuf},
@@ -9,7 +9,8 @@ use std::{
 };
 
 use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::PolicySyncClient, to_dataplane::Payload};
-use alp_sync::{LocalWorkload, MAX_MESSAGE_BYTES, ServeError, ServerConfig, SocketLayout, serve_workload_sockets};
+use alp_sync::MAX_MESSAGE_BYTES;
+use alp_sync_server::{LocalWorkload, ServeError, ServerConfig, SocketLayout, serve_workload_sockets};
 use alp_test_support::eventually;
 use hyper_util::rt::TokioIo;
 use tokio::{
@@ -44,7 +45,7 @@ impl Agent {
 
     /// Serve-all: sockets for the workloads in `workloads_rx`.
     pub fn serve_all(workloads_rx: watch::Receiver<Vec<LocalWorkload>>) -> Agent {
-        Agent::start(|_| SocketLayout::ServeAll(workloads_rx), alp_sync::DEFAULT_QUEUE_LIMIT)
+        Agent::start(|_| SocketLayout::ServeAll(workloads_rx), alp_sync_server::DEFAULT_QUEUE_LIMIT)
     }
 
     fn start(layout: impl FnOnce(&Path) -> SocketLayout, queue_limit: usize) -> Agent {
@@ -173,91 +174,27 @@ pub async fn through_in_sync(stream: &mut Streaming<ToDataplane>) -> Vec<String>
     }
 }
 
-/// A short name per message.
-pub fn describe(m: &ToDataplane) -> String {
-    match m.payload.as_ref() {
-        None => "none".into(),
-        Some(Payload::InSync(_)) => "in-sync".into(),
-        Some(Payload::IpsetUpdate(u)) => format!("set {} ({})", u.id, u.members.len()),
-        Some(Payload::IpsetDeltaUpdate(u)) => {
-            format!("delta {} +{} -{}", u.id, u.added_members.len(), u.removed_members.len())
-        }
-        Some(Payload::IpsetRemove(u)) => format!("remove set {}", u.id),
-        Some(Payload::ActivePolicyUpdate(u)) => format!("policy {}", u.id.as_ref().map_or("?", |i| &i.name)),
-        Some(Payload::ActivePolicyRemove(u)) => format!("remove policy {}", u.id.as_ref().map_or("?", |i| &i.name)),
-        Some(Payload::ActiveProfileUpdate(u)) => format!("profile {}", u.id.as_ref().map_or("?", |i| &i.name)),
-        Some(Payload::ActiveProfileRemove(u)) => format!("remove profile {}", u.id.as_ref().map_or("?", |i| &i.name)),
-        Some(Payload::WorkloadEndpointUpdate(u)) => {
-            format!("endpoint {}", u.id.as_ref().map_or("?", |i| &i.workload_id))
-        }
-        Some(Payload::WorkloadEndpointRemove(u)) => {
-            format!("remove endpoint {}", u.id.as_ref().map_or("?", |i| &i.workload_id))
-        }
-        Some(Payload::ServiceAccountUpdate(u)) => {
-            format!("sa {}", u.id.as_ref().map_or("?".into(), |i| format!("{}/{}", i.namespace, i.name)))
-        }
-        Some(Payload::ServiceAccountRemove(u)) => {
-            format!("remove sa {}", u.id.as_ref().map_or("?".into(), |i| format!("{}/{}", i.namespace, i.name)))
-        }
-        Some(Payload::NamespaceUpdate(u)) => format!("ns {}", u.id.as_ref().map_or("?", |i| &i.name)),
-        Some(Payload::NamespaceRemove(u)) => format!("remove ns {}", u.id.as_ref().map_or("?", |i| &i.name)),
-    }
-}
-
-pub fn strs(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
-}
+pub use alp_test_support::{describe, members, mk_ip_set as ip_set, mk_policy as policy, strs};
 
 /// `WorkloadEndpointUpdate` of `<namespace>/<pod>` with one tier of ingress policies and profiles.
 pub fn endpoint(workload_id: &str, policies: &[&str], profiles: &[&str]) -> ToDataplane {
-    let ids: Vec<String> =
-        policies.iter().map(|p| format!(r#"{{"name":"{p}","kind":"GlobalNetworkPolicy"}}"#)).collect();
-    let profiles: Vec<String> = profiles.iter().map(|p| format!("\"{p}\"")).collect();
-    alp_test_support::msg_json(&format!(
-        r#"{{"workloadEndpointUpdate":{{"id":{{"orchestratorId":"k8s","workloadId":"{workload_id}","endpointId":"eth0"}},"endpoint":{{"profileIds":[{}],"tiers":[{{"name":"default","ingressPolicies":[{}],"defaultAction":"Deny"}}]}}}}}}"#,
-        profiles.join(","),
-        ids.join(",")
-    ))
+    alp_test_support::mk_workload(workload_id, &[("default", policies, &[])], profiles)
 }
 
 pub fn endpoint_remove(workload_id: &str) -> ToDataplane {
-    alp_test_support::msg_json(&format!(
-        r#"{{"workloadEndpointRemove":{{"id":{{"orchestratorId":"k8s","workloadId":"{workload_id}","endpointId":"eth0"}}}}}}"#
-    ))
+    alp_test_support::mk_workload_remove(workload_id)
 }
 
-/// A GlobalNetworkPolicy allowing sources in `sets`.
-pub fn policy(name: &str, sets: &[&str]) -> ToDataplane {
-    let sets: Vec<String> = sets.iter().map(|s| format!("\"{s}\"")).collect();
-    alp_test_support::mk_policy_update(name, &format!(r#"[{{"action":"Allow","srcIpSetIds":[{}]}}]"#, sets.join(",")))
-}
-
+/// A profile allowing everything in.
 pub fn profile(name: &str) -> ToDataplane {
-    alp_test_support::msg_json(&format!(
-        r#"{{"activeProfileUpdate":{{"id":{{"name":"{name}"}},"profile":{{"inboundRules":[{{"action":"Allow"}}]}}}}}}"#
-    ))
-}
-
-pub fn ip_set(id: &str, members: Vec<String>) -> ToDataplane {
-    let update = alp_proto::felix::IpSetUpdate { id: id.into(), members, r#type: 2 };
-    ToDataplane { payload: Some(Payload::IpsetUpdate(update)), ..ToDataplane::default() }
-}
-
-pub fn members(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("10.{}.{}.{}/32", i >> 16, (i >> 8) & 255, i & 255)).collect()
+    alp_test_support::mk_profile(name, vec![alp_test_support::allow_from(&[])], vec![])
 }
 
 pub fn service_account(namespace: &str, name: &str) -> ToDataplane {
-    alp_test_support::msg_json(&format!(
-        r#"{{"serviceAccountUpdate":{{"id":{{"namespace":"{namespace}","name":"{name}"}},"labels":{{"app":"{name}"}}}}}}"#
-    ))
+    alp_test_support::mk_service_account(namespace, name, &[("app", name)])
 }
 
 /// A `NamespaceUpdate` whose labels weigh about `bytes`.
 pub fn namespace(name: &str, bytes: usize) -> ToDataplane {
-    let update = alp_proto::felix::NamespaceUpdate {
-        id: Some(alp_proto::felix::NamespaceId { name: name.into() }),
-        labels: [("filler".to_owned(), "x".repeat(bytes))].into(),
-    };
-    ToDataplane { payload: Some(Payload::NamespaceUpdate(update)), ..ToDataplane::default() }
+    alp_test_support::mk_namespace(name, &[("filler", &"x".repeat(bytes))])
 }

@@ -14,7 +14,7 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn the_binder_waits_for_the_creds_directory_and_follows_its_files() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send([endpoint("ns/a", &[], &[]), endpoint("ns/b", &[], &[]), mk_in_sync()]).await;
     // No creds directory yet: the binder waits for it and does not create it.
     tokio::time::sleep(POLL * 5).await;
@@ -57,7 +57,7 @@ async fn the_binder_waits_for_the_creds_directory_and_follows_its_files() {
 
 #[tokio::test]
 async fn a_stale_file_at_the_socket_path_is_replaced() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send([endpoint("ns/a", &[], &[]), mk_in_sync()]).await;
     let socket = agent.socket("uid-a");
     std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
@@ -74,7 +74,7 @@ async fn a_stale_file_at_the_socket_path_is_replaced() {
 
 #[tokio::test]
 async fn an_unparsable_creds_file_is_tried_again_until_it_parses() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send([endpoint("ns/a", &[], &[]), mk_in_sync()]).await;
     agent.write_creds_json("uid-a", r#"{"Namespace":"ns","Workload":"#);
     tokio::time::sleep(POLL * 5).await;
@@ -126,7 +126,7 @@ async fn serve_all_makes_a_socket_per_local_workload_and_removes_those_that_go()
 #[tokio::test]
 async fn every_authority_a_grpc_client_sends_over_a_unix_socket_reaches_in_sync() {
     use alp_test_support::raw_grpc::{Authority, sync_through_in_sync};
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send([endpoint("ns/a", &[], &[]), mk_in_sync()]).await;
     agent.write_creds("uid-a", "ns", "a");
     let socket = agent.socket("uid-a");

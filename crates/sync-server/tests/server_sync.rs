@@ -5,8 +5,10 @@ mod server_common;
 use std::time::Duration;
 
 use alp_engine::LiveWriter;
+use alp_felix::MAX_MEMBERS_PER_MESSAGE;
 use alp_proto::felix::{DataplaneStats, to_dataplane::Payload};
-use alp_sync::{ClientConfig, MAX_MEMBERS_PER_MESSAGE, ServeError, run_client};
+use alp_sync::{ClientConfig, run_client};
+use alp_sync_server::ServeError;
 use alp_test_support::mk_in_sync;
 use server_common::*;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +63,7 @@ async fn processed(agent: &Agent) -> tonic::Streaming<alp_proto::felix::ToDatapl
 
 #[tokio::test]
 async fn creds_file_makes_a_socket_whose_stream_carries_the_join_sequence_then_updates() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send(node_state()).await;
     let _probe = processed(&agent).await;
 
@@ -96,7 +98,7 @@ async fn creds_file_makes_a_socket_whose_stream_carries_the_join_sequence_then_u
 
 #[tokio::test]
 async fn a_second_client_for_the_same_workload_ends_the_first() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send(node_state()).await;
     let _probe = processed(&agent).await;
     agent.write_creds("uid-1", "ns", "pod");
@@ -116,7 +118,7 @@ async fn a_second_client_for_the_same_workload_ends_the_first() {
 
 #[tokio::test]
 async fn endpoint_removal_sends_the_remove_then_ends_the_stream_cleanly() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send(node_state()).await;
     let _probe = processed(&agent).await;
     agent.write_creds("uid-1", "ns", "pod");
@@ -207,7 +209,7 @@ async fn a_join_sequence_longer_than_the_queue_limit_is_not_held_against_the_cli
             }),
             policy: Some(alp_proto::felix::Policy { inbound_rules: vec![rule], ..Default::default() }),
         };
-        alp_proto::felix::ToDataplane { payload: Some(Payload::ActivePolicyUpdate(update)), ..Default::default() }
+        alp_proto::felix::ToDataplane::from(Payload::ActivePolicyUpdate(update))
     };
     let names: Vec<String> = (0..POLICIES).map(|i| format!("p{i}")).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -234,7 +236,7 @@ async fn a_join_sequence_longer_than_the_queue_limit_is_not_held_against_the_cli
 #[tokio::test]
 async fn a_large_ip_set_arrives_split_and_reassembles_in_the_real_clients_store() {
     const MEMBERS: usize = 2 * MAX_MEMBERS_PER_MESSAGE + 1_000;
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent
         .send([
             ip_set("s:big", members(MEMBERS)),
@@ -274,14 +276,12 @@ async fn a_large_ip_set_arrives_split_and_reassembles_in_the_real_clients_store(
     assert_eq!(len, Some(MEMBERS));
 
     // A delta removing more than one message's worth, split as well.
-    let d = alp_proto::felix::IpSetDeltaUpdate {
-        id: "s:big".into(),
-        added_members: vec!["192.168.0.1/32".into()],
-        removed_members: members(MAX_MEMBERS_PER_MESSAGE + 10),
-    };
-    agent
-        .send([alp_proto::felix::ToDataplane { payload: Some(Payload::IpsetDeltaUpdate(d)), ..Default::default() }])
-        .await;
+    let d = alp_test_support::mk_ip_set_delta(
+        "s:big",
+        vec!["192.168.0.1/32".into()],
+        members(MAX_MEMBERS_PER_MESSAGE + 10),
+    );
+    agent.send([d]).await;
     let expected = MEMBERS - MAX_MEMBERS_PER_MESSAGE - 10 + 1;
     until("delta applied", || {
         live.load().as_ref().and_then(|s| s.ip_set("s:big").map(|set| set.len())) == Some(expected)
@@ -298,7 +298,7 @@ async fn a_large_ip_set_arrives_split_and_reassembles_in_the_real_clients_store(
 
 #[tokio::test]
 async fn the_server_stops_when_the_calculator_goes_away() {
-    let agent = Agent::creds(alp_sync::DEFAULT_QUEUE_LIMIT);
+    let agent = Agent::creds(alp_sync_server::DEFAULT_QUEUE_LIMIT);
     agent.send(node_state()).await;
     let mut probe = processed(&agent).await;
     let Agent { dir, updates_tx, task, .. } = agent;

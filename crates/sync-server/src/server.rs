@@ -2,7 +2,8 @@
 //! one tokio task owns the [`Processor`], fed by the
 //! calculator's global stream and by the joins and leaves of `Sync` streams; one tonic
 //! `PolicySync` server per workload socket, which knows the workload it serves (identity from
-//! the listener, as Felix's binder does).
+//! the listener, as Felix's binder does). The sockets themselves are the binder's
+//! (`binder.rs`, above this file); `serve.rs` starts both.
 //!
 //! **Difference from Felix (backpressure).** Felix sends every message with a blocking channel
 //! send, so one pod that stops reading stalls the processor and every other pod on the node.
@@ -16,16 +17,15 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    path::PathBuf,
     pin::Pin,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
     task::{Context, Poll},
-    time::Duration,
 };
 
+use alp_felix::{EndpointKey, JoinId, Outgoing, Processor};
 use alp_proto::felix::{
     DataplaneStats, ReportResult, SyncRequest, ToDataplane,
     grpc::policy_sync_server::{PolicySync, PolicySyncServer},
@@ -33,65 +33,18 @@ use alp_proto::felix::{
 use futures::{FutureExt as _, Stream};
 use tokio::{
     net::UnixListener,
-    sync::{mpsc, oneshot, watch},
+    sync::{mpsc, oneshot},
     task::JoinHandle,
 };
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Request, Response, Status, transport::Server};
 use tracing::{debug, info, warn};
 
-use crate::{
-    ServerMetrics, binder,
-    metrics::EndReason,
-    processor::{EndpointKey, JoinId, Outgoing, Processor},
-};
+use crate::{ServerMetrics, metrics::EndReason};
 
-/// Default for [`ServerConfig::queue_limit`]: unread messages a stream may hold before the next
+/// Default for `ServerConfig::queue_limit`: unread messages a stream may hold before the next
 /// update disconnects it.
 pub const DEFAULT_QUEUE_LIMIT: usize = 1_000;
-
-/// A local workload in serve-all mode: `(namespace, pod)`.
-pub type LocalWorkload = (String, String);
-
-/// Where the per-workload sockets come from.
-#[derive(Debug)]
-pub enum SocketLayout {
-    /// Felix's binder: a socket `<prefix>/mount/<uid>/socket` for every
-    /// `<prefix>/creds/<uid>.json`, polled every [`ServerConfig::poll_interval`].
-    Creds,
-    /// alp's serve-all mode: a socket `<prefix>/mount/<namespace>.<pod>/socket` for every
-    /// local workload the calculator reports, without a CSI driver writing creds files.
-    ServeAll(watch::Receiver<Vec<LocalWorkload>>),
-}
-
-/// How the policy-sync server runs.
-#[derive(Debug)]
-pub struct ServerConfig {
-    /// Felix's `PolicySyncPathPrefix` (`/var/run/nodeagent`).
-    pub prefix: PathBuf,
-    /// Where the sockets come from.
-    pub layout: SocketLayout,
-    /// Unread messages a stream may hold before the next update disconnects it.
-    pub queue_limit: usize,
-    /// How often the creds directory is listed (Felix: 100 ms); in serve-all mode, how soon a
-    /// socket that could not be bound is tried again.
-    pub poll_interval: Duration,
-    pub metrics: ServerMetrics,
-}
-
-impl ServerConfig {
-    /// Sockets under `prefix` laid out as `layout`, with the default queue limit and Felix's
-    /// poll interval.
-    pub fn new(prefix: impl Into<PathBuf>, layout: SocketLayout) -> Self {
-        ServerConfig {
-            prefix: prefix.into(),
-            layout,
-            queue_limit: DEFAULT_QUEUE_LIMIT,
-            poll_interval: binder::POLL_INTERVAL,
-            metrics: ServerMetrics::default(),
-        }
-    }
-}
 
 /// Why the server stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
@@ -100,36 +53,6 @@ pub enum ServeError {
     UpdatesClosed,
     #[error("policy-sync processor task failed: {0}")]
     ProcessorTask(#[source] tokio::task::JoinError),
-}
-
-/// Serves Felix's `PolicySync` to the workloads of this node until `shutdown` (then `Ok`) or
-/// until the calculator's channel closes ([`ServeError::UpdatesClosed`]). `updates_rx` carries
-/// the calc graph's global stream, which the [`Processor`] splits per workload. On the way out
-/// every stream is ended and every socket this server created is removed.
-pub async fn serve_workload_sockets(
-    cfg: ServerConfig,
-    updates_rx: mpsc::Receiver<ToDataplane>,
-    shutdown: CancellationToken,
-) -> Result<(), ServeError> {
-    let stop = shutdown.child_token();
-    let (processor, processor_task) = spawn_processor(updates_rx, cfg.queue_limit, cfg.metrics, stop.clone());
-    info!(prefix = %cfg.prefix.display(), queue_limit = cfg.queue_limit, "policy-sync server starting");
-    let sockets_task = match cfg.layout {
-        SocketLayout::Creds => tokio::spawn(binder::run_binder(cfg.prefix, processor, cfg.poll_interval, stop.clone())),
-        SocketLayout::ServeAll(workloads_rx) => {
-            tokio::spawn(binder::run_serve_all(cfg.prefix, processor, workloads_rx, cfg.poll_interval, stop.clone()))
-        }
-    };
-    let result = processor_task.await.map_err(ServeError::ProcessorTask).and_then(|r| r);
-    stop.cancel();
-    if let Err(e) = sockets_task.await {
-        warn!(error = %e, "policy-sync socket task failed");
-    }
-    match &result {
-        Ok(()) => info!("policy-sync server stopped"),
-        Err(e) => warn!(error = %e, "policy-sync server stopped"),
-    }
-    result
 }
 
 /// What the `Sync` handlers ask of the processor task.
