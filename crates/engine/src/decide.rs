@@ -109,8 +109,8 @@ pub fn decide_with<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Directi
 }
 
 /// [`decide_with`] without the port index: every rule is visited. Only for checking that the
-/// index changes nothing.
-#[doc(hidden)]
+/// index changes nothing (feature `unindexed`, which the crate's own tests turn on).
+#[cfg(feature = "unindexed")]
 pub fn decide_unindexed<'s>(snap: &'s Snapshot, req: &Request<'_>, direction: Direction, scope: Scope) -> Decision<'s> {
     walk(snap, req, direction, scope, false)
 }

@@ -16,7 +16,9 @@ mod snapshot;
 mod store;
 
 pub use alp_model::{Direction, Request, Scope};
-pub use decide::{Code, Decision, Hit, decide, decide_unindexed, decide_with};
+#[cfg(feature = "unindexed")]
+pub use decide::decide_unindexed;
+pub use decide::{Code, Decision, Hit, decide, decide_with};
 pub use live::{Live, LiveWriter};
 pub use origin::PROFILE_TIER;
 pub use snapshot::Snapshot;
