@@ -2,13 +2,13 @@
 //! panic, and how the bytes are cut into reads must not change what the server is given.
 #![no_main]
 
-use alp_uds_authority::AuthorityFilter;
+use alp_uds::AuthorityFilter;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-fn run(data: &[u8], cut: usize) -> Result<Vec<u8>, alp_uds_authority::FilterError> {
+fn run(data: &[u8], cut: usize) -> Result<Vec<u8>, alp_uds::FilterError> {
     let mut filter = AuthorityFilter::new();
     let (mut input, mut output) = (BytesMut::new(), BytesMut::new());
     for chunk in [PREFACE, data].concat().chunks(cut) {

@@ -1,10 +1,6 @@
 //! Dialing the authorizer (for `alp client` and `alp health`).
 
-use std::path::PathBuf;
-
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Channel, Endpoint};
 
 /// A target that could not be dialled.
 #[derive(Debug, thiserror::Error)]
@@ -27,13 +23,5 @@ pub async fn connect(target: &str) -> Result<Channel, ConnectError> {
     if path.is_empty() {
         return Err(ConnectError::Empty);
     }
-    let path = PathBuf::from(path);
-    // The URI is required by the API but unused: every connection goes to the socket.
-    Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { UnixStream::connect(path).await.map(TokioIo::new) }
-        }))
-        .await
-        .map_err(wrap)
+    alp_uds::channel(path).await.map_err(wrap)
 }

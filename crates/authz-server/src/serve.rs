@@ -15,7 +15,7 @@ use alp_proto::envoy_v2::envoy::service::auth::{
     v2::authorization_server::AuthorizationServer as V2AuthorizationServer,
     v2alpha::authorization_server::AuthorizationServer as V2AlphaAuthorizationServer,
 };
-use alp_uds_authority::Filtered;
+use alp_uds::Filtered;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic::service::Routes;

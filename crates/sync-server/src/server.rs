@@ -332,7 +332,7 @@ pub fn spawn_workload_server(
     let service = WorkloadService { workload_id: Arc::from(workload_id), processor };
     let workload_id = workload_id.to_owned();
     tokio::spawn(async move {
-        let incoming = alp_uds_authority::incoming(listener);
+        let incoming = alp_uds::incoming(listener);
         let served = Server::builder()
             .add_service(PolicySyncServer::new(service))
             .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())

@@ -1,22 +1,14 @@
 //! The policy-sync client: Dikastes's syncher (`app-policy/syncher`) with differences
 //! D5 (a fresh store per connection, published only from InSync on) and D6 (backoff).
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::PathBuf, time::Duration};
 
 use alp_engine::{Config, LiveWriter};
 use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::PolicySyncClient};
 use futures::{FutureExt as _, Stream, StreamExt as _};
-use hyper_util::rt::TokioIo;
 use rand::{SeedableRng as _, rngs::StdRng};
-use tokio::net::UnixStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    Status,
-    transport::{Channel, Endpoint, Uri},
-};
+use tonic::Status;
 use tracing::{debug, info, warn};
 
 use crate::{Backoff, Publisher};
@@ -138,7 +130,7 @@ pub async fn run_client(cfg: ClientConfig, live: LiveWriter, shutdown: Cancellat
 
 /// One connection: connect, open the stream, pump it into a fresh store until it ends.
 async fn sync_once(cfg: &ClientConfig, publisher: &mut Publisher, stats: &mut StreamStats) -> Result<(), SyncError> {
-    let channel = match tokio::time::timeout(CONNECT_TIMEOUT, connect(&cfg.dial)).await {
+    let channel = match tokio::time::timeout(CONNECT_TIMEOUT, alp_uds::channel(&cfg.dial)).await {
         Ok(Ok(channel)) => channel,
         Ok(Err(source)) => return Err(SyncError::Connect { path: cfg.dial.clone(), source }),
         Err(_) => return Err(SyncError::ConnectTimeout { path: cfg.dial.clone(), after: CONNECT_TIMEOUT }),
@@ -150,17 +142,6 @@ async fn sync_once(cfg: &ClientConfig, publisher: &mut Publisher, stats: &mut St
     publisher.set_connected(true);
     info!(socket = %cfg.dial.display(), "policy sync stream open");
     pump(&mut stream, publisher, stats).await.map_err(SyncError::Broken)
-}
-
-/// h2c over the Unix socket at `path`.
-async fn connect(path: &Path) -> Result<Channel, tonic::transport::Error> {
-    let path = path.to_owned();
-    Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-        }))
-        .await
 }
 
 /// Applies the stream to the publisher's store until it ends. Before InSync nothing is

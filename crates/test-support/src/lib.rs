@@ -135,7 +135,7 @@ impl ScriptedSyncServer {
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone().cancelled_owned();
         let task = tokio::spawn(async move {
-            let incoming = alp_uds_authority::incoming(listener);
+            let incoming = alp_uds::incoming(listener);
             if let Err(e) = Server::builder().add_service(service).serve_with_incoming_shutdown(incoming, stop).await {
                 tracing::warn!(error = %e, "scripted sync server failed");
             }

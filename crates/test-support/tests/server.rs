@@ -7,24 +7,12 @@ use alp_test_support::{
     BlockingSyncServer, ScriptedSyncServer, WORKLOAD_ID, mk_endpoint, mk_in_sync, mk_policy_remove, mk_policy_update,
     msg_json,
 };
-use hyper_util::rt::TokioIo;
-use tokio::net::UnixStream;
-use tonic::{
-    Code, Streaming,
-    transport::{Endpoint, Uri},
-};
+use tonic::{Code, Streaming};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn open(path: &Path) -> Streaming<ToDataplane> {
-    let path = path.to_owned();
-    let channel = Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-        }))
-        .await
-        .unwrap();
+    let channel = alp_uds::channel(path).await.unwrap();
     PolicySyncClient::new(channel).sync(SyncRequest {}).await.unwrap().into_inner()
 }
 

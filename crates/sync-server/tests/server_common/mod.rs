@@ -1,7 +1,7 @@
 //! Shared by the `server_*` tests: an agent (`serve_workload_sockets`) in a temporary prefix,
 //! fed by a channel, and a raw `PolicySync` client over its Unix sockets.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
 use std::{
     path::{Path, PathBuf},
@@ -12,17 +12,12 @@ use alp_proto::felix::{SyncRequest, ToDataplane, grpc::policy_sync_client::Polic
 use alp_sync::MAX_MESSAGE_BYTES;
 use alp_sync_server::{LocalWorkload, ServeError, ServerConfig, SocketLayout, serve_workload_sockets};
 use alp_test_support::eventually;
-use hyper_util::rt::TokioIo;
 use tokio::{
-    net::UnixStream,
     sync::{mpsc, watch},
     task::JoinHandle,
 };
 use tokio_util::sync::CancellationToken;
-use tonic::{
-    Code, Streaming,
-    transport::{Channel, Endpoint, Uri},
-};
+use tonic::{Code, Streaming, transport::Channel};
 
 /// Generous: only a failing test waits this long.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -120,15 +115,8 @@ pub async fn socket_disappears(path: &Path) {
     until(&format!("socket {} removed", path.display()), || !path.exists()).await;
 }
 
-/// h2c over the Unix socket at `path`.
 pub async fn channel(path: &Path) -> Result<Channel, tonic::transport::Error> {
-    let path = path.to_owned();
-    Endpoint::from_static("http://localhost")
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let path = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
-        }))
-        .await
+    alp_uds::channel(path).await
 }
 
 pub async fn client(path: &Path) -> PolicySyncClient<Channel> {

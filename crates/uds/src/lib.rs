@@ -1,4 +1,5 @@
-//! Every `:authority` a gRPC client sends over a Unix socket, accepted.
+//! gRPC over Unix sockets: every `:authority` a client sends, accepted by our servers; and the
+//! one channel our own clients dial a socket with ([`channel`]).
 //!
 //! grpc-go dialling a socket path (Calico's Dikastes and `healthz`, many CSI and CRI tools)
 //! sends the path itself as `:authority` (`/var/run/nodeagent/socket`); gRPC C-core sends it
@@ -21,4 +22,4 @@ mod io;
 pub use filter::{AuthorityFilter, FilterError, MAX_HEADER_BLOCK, is_valid_authority};
 pub use hpack::{HpackError, MAX_HEADER_LIST};
 #[cfg(feature = "io")]
-pub use io::{Filtered, incoming};
+pub use io::{Filtered, channel, incoming};

@@ -1,8 +1,9 @@
 //! [`Filtered`]: a connection whose reads go through an [`AuthorityFilter`]; writes pass as
-//! they are.
+//! they are. [`channel`]: a tonic channel to a Unix socket.
 
 use std::{
     io::{self, IoSlice},
+    path::PathBuf,
     pin::Pin,
     task::{Context, Poll, ready},
 };
@@ -13,6 +14,7 @@ use tokio::{
     net::{UnixListener, UnixStream},
 };
 use tokio_stream::{Stream, StreamExt, wrappers::UnixListenerStream};
+use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::AuthorityFilter;
 
@@ -124,4 +126,17 @@ impl<T: tonic::transport::server::Connected> tonic::transport::server::Connected
 /// `serve_with_incoming` takes.
 pub fn incoming(listener: UnixListener) -> impl Stream<Item = io::Result<Filtered<UnixStream>>> {
     UnixListenerStream::new(listener).map(|accepted| accepted.map(Filtered::new))
+}
+
+/// h2c to the Unix socket at `path`, connected now (an error if nothing listens there). Every
+/// connection the channel makes goes to the socket; the `:authority` it sends is `localhost`.
+pub async fn channel(path: impl Into<PathBuf>) -> Result<Channel, tonic::transport::Error> {
+    let path = path.into();
+    // The URI is required by the API but names no host: the connector dials the socket.
+    Endpoint::from_static("http://localhost")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let path = path.clone();
+            async move { UnixStream::connect(path).await.map(hyper_util::rt::TokioIo::new) }
+        }))
+        .await
 }
