@@ -13,7 +13,7 @@ use alp_proto::felix::{
     HttpMatch, IcmpTypeAndCode, IpVersion, PortRange, Profile, Protocol as ProtoProtocol, Rule as ProtoRule,
     RuleMetadata, ServiceAccountMatch as ProtoSaMatch, http_match, protocol::NumberOrName, rule::Icmp, rule::NotIcmp,
 };
-use alp_resources::{Action, EntityRule, Port, Protocol, Rule, rule::ServiceAccountMatch};
+use alp_resources::{Action, EntityRule, Port, Protocol, Rule, ServiceAccountMatch};
 use alp_selector::Selector;
 use ipnet::IpNet;
 

@@ -3,11 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use alp_resources::k8s::{
-    IntOrString, K8sEgressRule, K8sIngressRule, LabelSelector, NetworkPolicyPeer, NetworkPolicyPort, SelectorRole,
-    label_selector_to_calico,
+use alp_resources::{
+    Action, EntityRule, IntOrString, K8sEgressRule, K8sIngressRule, LabelSelector, NetworkPolicyPeer,
+    NetworkPolicyPort, Port, Protocol, Rule, SelectorRole, label_selector_to_calico,
 };
-use alp_resources::{Action, EntityRule, Port, Protocol, Rule};
 use ipnet::IpNet;
 
 /// The endpoint selector of a converted policy: `projectcalico.org/orchestrator == 'k8s'` and

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use alp_proto::felix::{Policy, PolicyId};
-use alp_resources::calico::{KUBERNETES_NETWORK_POLICY_ORDER, KUBERNETES_NETWORK_POLICY_TIER};
+use alp_resources::{KUBERNETES_NETWORK_POLICY_ORDER, KUBERNETES_NETWORK_POLICY_TIER};
 use alp_resources::{Kind, PolicyType, PolicyView, Resource, ResourceKey, Rule, StagedAction};
 use alp_selector::Selector;
 

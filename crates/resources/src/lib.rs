@@ -38,24 +38,20 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
-pub mod calico;
+mod calico;
 mod error;
-pub mod k8s;
+mod k8s;
 mod meta;
 mod parse;
 mod policy;
 mod resource;
-pub mod rule;
+mod rule;
 mod validate;
 
-pub use calico::{
-    DEFAULT_TIER, GlobalNetworkPolicy, GlobalNetworkPolicySpec, GlobalNetworkSet, NetworkPolicy, NetworkPolicySpec,
-    NetworkSet, NetworkSetSpec, Profile, ProfileSpec, StagedGlobalNetworkPolicy, StagedGlobalNetworkPolicySpec,
-    StagedKubernetesNetworkPolicy, StagedKubernetesNetworkPolicySpec, StagedNetworkPolicy, StagedNetworkPolicySpec,
-    Tier, TierDefaultAction, TierSpec, WorkloadEndpoint, WorkloadEndpointSpec, builtin_tiers,
-};
+// Each item once, at the root: the modules are private.
+pub use calico::*;
 pub use error::{FieldError, Reason, ResourceError};
-pub use k8s::{KubernetesNetworkPolicy, KubernetesNetworkPolicySpec, LabelSelector, Namespace, Pod, ServiceAccount};
+pub use k8s::*;
 pub use meta::ObjectMeta;
 pub use parse::{DocumentCache, parse_documents, parse_documents_cached, parse_value};
 pub use policy::{CalicoPolicyView, KubernetesPolicyView, PolicyScope, PolicySpec, PolicyView, StagedAction};
@@ -63,5 +59,5 @@ pub use resource::{
     CALICO_API_VERSION, CALICO_CRD_API_VERSION, DEFAULT_NAMESPACE, K8S_CORE_API_VERSION, K8S_NETWORKING_API_VERSION,
     Kind, Resource, ResourceKey,
 };
-pub use rule::{Action, EntityRule, HttpMatch, HttpPath, IcmpFields, PolicyType, Port, Protocol, Rule};
+pub use rule::*;
 pub use validate::{MAX_HTTP_MATCHES, MAX_HTTP_PATH_LEN, is_dns_label, is_dns_subdomain, is_valid_port_name};

@@ -2,10 +2,8 @@
 //! `crd.projectcalico.org/v1` form, and the defaults applied on the way.
 
 use alp_resources::{
-    Action, Kind, PolicyType, Port, Protocol, Reason, Resource, ResourceKey, StagedAction, TierDefaultAction,
-    builtin_tiers,
-    k8s::{IntOrString, SelectorRole},
-    parse_documents, parse_value,
+    Action, IntOrString, Kind, PolicyType, Port, Protocol, Reason, Resource, ResourceKey, SelectorRole, StagedAction,
+    TierDefaultAction, builtin_tiers, parse_documents, parse_value,
 };
 
 fn one(text: &str, file: &str) -> Resource {

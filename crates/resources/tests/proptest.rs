@@ -3,8 +3,8 @@
 
 use alp_resources::{
     Action, EntityRule, GlobalNetworkPolicy, GlobalNetworkPolicySpec, HttpMatch, HttpPath, IcmpFields, NetworkPolicy,
-    NetworkPolicySpec, ObjectMeta, PolicyType, Port, Protocol, Resource, Rule, parse_documents,
-    rule::{RuleMetadata, ServiceAccountMatch},
+    NetworkPolicySpec, ObjectMeta, PolicyType, Port, Protocol, Resource, Rule, RuleMetadata, ServiceAccountMatch,
+    parse_documents,
 };
 use proptest::{collection::vec, option, prelude::*, sample::select};
 

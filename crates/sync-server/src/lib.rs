@@ -10,10 +10,10 @@
 //! Files depend downwards only: `serve.rs` → `binder.rs` → `server.rs` → `metrics.rs`. The
 //! authorizer's end is `alp-sync`.
 
-pub mod binder;
+mod binder;
 mod metrics;
 mod serve;
-pub mod server;
+mod server;
 
 pub use binder::LocalWorkload;
 pub use metrics::ServerMetrics;
