@@ -1,3 +1,4 @@
+//! Compiles Felix's policy-sync and health protos (and Envoy's v2 ext_authz with `grpc`) with prost.
 use std::{env, error::Error, path::PathBuf};
 
 const PROTOS: &[&str] = &["proto/felixbackend.proto", "proto/healthz.proto"];

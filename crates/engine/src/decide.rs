@@ -21,11 +21,17 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum Code {
+    /// Allowed.
     Ok = 0,
+    /// An error that has no better code.
     Unknown = 2,
+    /// The request or a rule it reached cannot be evaluated (D8).
     InvalidArgument = 3,
+    /// Denied by policy, or no policy allowed it.
     PermissionDenied = 7,
+    /// The store lacks what the endpoint names: the endpoint itself, a policy or an IP set.
     Internal = 13,
+    /// No snapshot yet, or the policy stream is broken: deny until in sync.
     Unavailable = 14,
 }
 
@@ -55,7 +61,9 @@ static UNKNOWN: Origin = Origin::fixed("", "", "");
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hit<'s> {
     origin: &'s Origin,
+    /// The rule's position in its policy or profile; −1 for a tier's or profile's default.
     pub index: i32,
+    /// What the step did.
     pub action: Action,
 }
 
@@ -84,10 +92,13 @@ impl<'s> Hit<'s> {
 /// The answer to one check. A denial is data, not an error.
 #[derive(Clone, Debug)]
 pub struct Decision<'s> {
+    /// The answer's code: [`Code::Ok`] allows, anything else denies.
     pub code: Code,
     /// Empty unless the walk stopped short of a verdict (then it says why, and the trace is empty).
     pub message: String,
+    /// The direction the check walked.
     pub direction: Direction,
+    /// The steps that acted, in order: the last one gave the verdict.
     pub trace: SmallVec<[Hit<'s>; 2]>,
 }
 

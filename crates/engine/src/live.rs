@@ -31,10 +31,12 @@ impl Live {
         self.current.load()
     }
 
+    /// True while the policy stream is connected.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
     }
 
+    /// True once the current stream has reached InSync.
     pub fn is_in_sync(&self) -> bool {
         self.in_sync.load(Ordering::Relaxed)
     }

@@ -29,15 +29,26 @@ pub enum Applied {
 /// member, the other members of the update are applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// A message that must carry an id (named here) had none.
     #[error("{0} without an id")]
     MissingId(&'static str),
+    /// An `IPSetDeltaUpdate` for a set never created.
     #[error("IPSetDeltaUpdate for unknown IP set {0:?}")]
     UnknownSet(String),
+    /// An `IPSetUpdate` whose `type` is not a known set type.
     #[error("IPSetUpdate {id:?} has unknown type {value}: set not stored")]
-    UnknownSetType { id: String, value: i32 },
+    UnknownSetType {
+        /// The set's id.
+        id: String,
+        /// The `type` value received.
+        value: i32,
+    },
+    /// A member of the set does not parse; the other members are applied.
     #[error("IP set {id:?}: {source}")]
     InvalidMember {
+        /// The set's id.
         id: String,
+        /// Why the member is rejected.
         #[source]
         source: InvalidMember,
     },

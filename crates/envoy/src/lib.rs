@@ -138,6 +138,7 @@ fn flow<C: CheckFields>(check: &C) -> Request<'_> {
 pub struct JsonError {
     /// Where in the document, e.g. `attributes.source.address.socketAddress.portValue`.
     pub path: String,
+    /// What did not decode, as serde reports it.
     pub message: String,
 }
 

@@ -3,7 +3,9 @@ use std::fmt;
 /// A rule's action, parsed case-insensitively as Calico's checker does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// Allow the request and end the walk.
     Allow,
+    /// Deny the request and end the walk.
     Deny,
     /// `pass` or `next-tier`: go on to the next tier.
     Pass,

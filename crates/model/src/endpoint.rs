@@ -3,17 +3,24 @@ use crate::{DefaultAction, PolicyId};
 /// A tier as the local endpoint sees it: Felix's `TierInfo`.
 #[derive(Clone, Debug)]
 pub struct Tier {
+    /// The tier's name, as in the policies' `tier`.
     pub name: String,
+    /// Ingress policies of the tier, in evaluation order.
     pub ingress_policies: Vec<PolicyId>,
+    /// Egress policies of the tier, in evaluation order.
     pub egress_policies: Vec<PolicyId>,
+    /// What the tier does when none of its policies ends the walk.
     pub default_action: DefaultAction,
 }
 
 /// The local workload endpoint: its tiers (in order) and profiles.
 #[derive(Clone, Debug, Default)]
 pub struct Endpoint {
+    /// The workload endpoint's name (Felix's `WorkloadEndpoint.name`).
     pub name: String,
+    /// The endpoint's tiers, in evaluation order.
     pub tiers: Vec<Tier>,
+    /// Ids of the profiles applied after the tiers, in order.
     pub profile_ids: Vec<String>,
 }
 

@@ -3,20 +3,30 @@ use std::fmt;
 /// A policy's key in the store: (name, namespace, kind), as Felix's `PolicyID`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PolicyId {
+    /// The policy's name.
     pub name: String,
+    /// The policy's namespace; `""` for cluster-scoped kinds.
     pub namespace: String,
+    /// The kind's name as Felix sends it (see [`PolicyKind`]).
     pub kind: String,
 }
 
 /// The policy kinds Felix names in `PolicyID.kind`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PolicyKind {
+    /// Calico's namespaced `NetworkPolicy`.
     NetworkPolicy,
+    /// Calico's cluster-scoped `GlobalNetworkPolicy`.
     GlobalNetworkPolicy,
+    /// A staged (not enforced) `NetworkPolicy`.
     StagedNetworkPolicy,
+    /// A staged (not enforced) `GlobalNetworkPolicy`.
     StagedGlobalNetworkPolicy,
+    /// A staged (not enforced) Kubernetes `NetworkPolicy`.
     StagedKubernetesNetworkPolicy,
+    /// A Kubernetes `networking.k8s.io/v1` `NetworkPolicy`.
     KubernetesNetworkPolicy,
+    /// A Kubernetes `ClusterNetworkPolicy` (admin network policy).
     KubernetesClusterNetworkPolicy,
 }
 

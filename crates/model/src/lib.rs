@@ -24,7 +24,9 @@ pub use spiffe::SpiffeId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Direction {
     #[default]
+    /// Traffic into the local workload: the only direction a check asks about.
     Ingress,
+    /// Traffic out of the local workload.
     Egress,
 }
 
@@ -43,6 +45,8 @@ impl Direction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Scope {
     #[default]
+    /// Only enforced policies count; staged kinds are skipped.
     Enforced,
+    /// Staged policies count as if they were enforced.
     StagedAsEnforced,
 }

@@ -6,7 +6,9 @@ pub enum Address<'a> {
     /// No socket address.
     #[default]
     None,
+    /// A parsed IP address.
     Ip(IpAddr),
+    /// Envoy's address text, not yet parsed.
     Text(&'a str),
 }
 
@@ -31,6 +33,7 @@ impl From<Option<IpAddr>> for Address<'_> {
 /// One side of a check, borrowed from the Envoy `CheckRequest` (nothing is copied).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Peer<'a> {
+    /// The peer's socket address.
     pub address: Address<'a>,
     /// 0 when absent.
     pub port: u32,
@@ -43,6 +46,7 @@ pub struct Peer<'a> {
 /// The HTTP attributes of an HTTP-filter check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Http<'a> {
+    /// The request method, e.g. `GET`.
     pub method: &'a str,
     /// As Envoy sends it: query string included.
     pub path: &'a str,
@@ -51,7 +55,9 @@ pub struct Http<'a> {
 /// What the engine decides on: the flow Calico's checker extracts from a `CheckRequest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
+    /// The peer that sent the request.
     pub source: Peer<'a>,
+    /// The peer the request is sent to: the local workload on ingress.
     pub destination: Peer<'a>,
     /// IP protocol number: 6 (TCP) unless Envoy says UDP.
     pub protocol: i32,

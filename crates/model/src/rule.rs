@@ -20,7 +20,9 @@ pub type RuleAction = Result<Action, InvalidAction>;
 pub struct RuleDefect {
     /// The proto field, e.g. `src_net[1]`.
     pub field: String,
+    /// The offending value as received.
     pub value: String,
+    /// Why the value is rejected.
     pub reason: String,
 }
 
@@ -33,7 +35,9 @@ impl fmt::Display for RuleDefect {
 /// An inclusive port range; a single port has `first == last`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortRange {
+    /// Lowest port in the range.
     pub first: i32,
+    /// Highest port in the range.
     pub last: i32,
 }
 
@@ -47,7 +51,9 @@ impl PortRange {
 /// A protocol clause: a number, or a name Calico does not know (which never matches).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolMatch {
+    /// An IP protocol number (6 TCP, 17 UDP, …).
     Number(i32),
+    /// A protocol name Calico does not know: never matches.
     Unknown,
 }
 
@@ -97,17 +103,27 @@ pub enum NamespaceMatch {
 /// One side (source or destination) of a rule.
 #[derive(Clone, Debug, Default)]
 pub struct Side {
+    /// Service-account clause; `None` = any.
     pub service_accounts: Option<ServiceAccountMatch>,
+    /// Namespace criterion.
     pub namespace: NamespaceMatch,
+    /// IP sets the peer must be in (`*_ip_set_ids`).
     pub ip_sets: Vec<SetRef>,
+    /// IP sets the peer must not be in (`not_*_ip_set_ids`).
     pub not_ip_sets: Vec<SetRef>,
+    /// Named-port sets the peer's address and port must be in (`*_named_port_ip_set_ids`).
     pub named_port_sets: Vec<SetRef>,
+    /// Named-port sets the peer's address and port must not be in.
     pub not_named_port_sets: Vec<SetRef>,
     /// `dst_ip_port_set_ids` (destination only).
     pub ip_port_sets: Vec<SetRef>,
+    /// Ports the peer's port must be in (any of them); empty = any.
     pub ports: Vec<PortRange>,
+    /// Ports the peer's port must not be in.
     pub not_ports: Vec<PortRange>,
+    /// CIDRs the peer's address must be in (any of them); empty = any.
     pub nets: Vec<IpNet>,
+    /// CIDRs the peer's address must not be in.
     pub not_nets: Vec<IpNet>,
     /// True when the side has no clause at all, so it matches every peer (set when compiled;
     /// `false` is always safe).
@@ -139,20 +155,28 @@ impl Side {
 /// The HTTP clause: methods and normalised paths.
 #[derive(Clone, Debug)]
 pub struct HttpMatch {
+    /// The methods the rule accepts (any when the rule names none).
     pub methods: MethodMatcher,
+    /// The normalised paths the rule accepts (any when the rule names none).
     pub paths: PathMatcher,
 }
 
 /// A compiled rule: every clause parsed, ready to match without allocation.
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// What matching the rule does, or the invalid action Felix sent.
     pub action: RuleAction,
     /// Set when a selector or CIDR did not parse (D8).
     pub defect: Option<RuleDefect>,
+    /// Protocol the request must use; `None` = any.
     pub protocol: Option<ProtocolMatch>,
+    /// Protocol the request must not use.
     pub not_protocol: Option<ProtocolMatch>,
+    /// Clauses on the source peer.
     pub src: Side,
+    /// Clauses on the destination peer.
     pub dst: Side,
+    /// HTTP clause; `None` = any, including a connection-level check.
     pub http: Option<HttpMatch>,
 }
 
@@ -323,8 +347,11 @@ impl Rule {
 pub struct Policy {
     /// `""` for cluster-scoped policies.
     pub namespace: String,
+    /// The tier the policy belongs to.
     pub tier: String,
+    /// Ingress rules, in order.
     pub inbound: Vec<Rule>,
+    /// Egress rules, in order.
     pub outbound: Vec<Rule>,
 }
 
@@ -343,7 +370,9 @@ impl Policy {
 /// A compiled profile (Felix `Profile`); its rules are cluster-scoped.
 #[derive(Clone, Debug, Default)]
 pub struct Profile {
+    /// Ingress rules, in order.
     pub inbound: Vec<Rule>,
+    /// Egress rules, in order.
     pub outbound: Vec<Rule>,
 }
 

@@ -1,8 +1,11 @@
 /// A workload identity parsed from a SPIFFE id `spiffe://<trust-domain>/ns/<ns>/sa/<sa>`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpiffeId<'a> {
+    /// The trust domain, between `spiffe://` and `/ns/`.
     pub trust_domain: &'a str,
+    /// The workload's namespace.
     pub namespace: &'a str,
+    /// The workload's service account.
     pub service_account: &'a str,
 }
 

@@ -79,6 +79,7 @@ pub mod jsonl {
         pub line: usize,
         /// Where in the message, e.g. `activePolicyUpdate.policy.inboundRules[0].protocol`.
         pub field: String,
+        /// What is wrong there, as serde reports it.
         pub message: String,
     }
 
