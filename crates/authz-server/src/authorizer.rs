@@ -20,7 +20,9 @@ pub const UNAVAILABLE_MESSAGE: &str = "not in sync with the policy source yet";
 /// filter does not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
+    /// A check from Envoy's HTTP filter (`ext_authz` on a listener's HTTP chain).
     Http,
+    /// A check from Envoy's network filter: one per connection, no HTTP attributes.
     Network,
 }
 
@@ -47,6 +49,7 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
+    /// An authorizer that reads `live` and counts its checks in `metrics`.
     pub fn new(live: Arc<Live>, metrics: Arc<Metrics>) -> Self {
         Authorizer { live, metrics }
     }

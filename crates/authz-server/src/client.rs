@@ -5,10 +5,17 @@ use tonic::transport::{Channel, Endpoint};
 /// A target that could not be dialled.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// The target is the empty string.
     #[error("empty target")]
     Empty,
+    /// Dialling the target failed.
     #[error("target {target:?}: {source}")]
-    Transport { target: String, source: tonic::transport::Error },
+    Transport {
+        /// The target as given.
+        target: String,
+        /// Why the transport failed.
+        source: tonic::transport::Error,
+    },
 }
 
 /// Connects to `target`: `tcp://HOST:PORT`, or a Unix socket path (bare, `unix://PATH` or

@@ -37,15 +37,19 @@ pub const MAX_CONCURRENT_STREAMS: u32 = 1_024;
 /// Where the authorizer listens: a Unix socket path (Calico's `-l`), or `tcp://HOST:PORT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listen {
+    /// A Unix socket at this path.
     Unix(PathBuf),
+    /// A TCP address.
     Tcp(SocketAddr),
 }
 
 /// A `--listen` value that is neither a path nor `tcp://HOST:PORT`.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenParseError {
+    /// The address is the empty string.
     #[error("empty listen address")]
     Empty,
+    /// The value starts with `tcp://` but the rest is not `HOST:PORT`.
     #[error("listen address {0:?}: expected tcp://HOST:PORT")]
     BadTcp(String),
 }
@@ -88,20 +92,51 @@ impl fmt::Display for Listen {
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A file at the listen path could not be removed before binding.
     #[error("removing the existing file at listen path {path}: {source}")]
-    RemoveStale { path: PathBuf, source: io::Error },
+    RemoveStale {
+        /// The listen path.
+        path: PathBuf,
+        /// Why removing failed.
+        source: io::Error,
+    },
+    /// The listen address could not be bound.
     #[error("binding {listen}: {source}")]
-    Bind { listen: String, source: io::Error },
+    Bind {
+        /// The listen address as given.
+        listen: String,
+        /// Why binding failed.
+        source: io::Error,
+    },
+    /// The Unix socket's mode could not be set to 0777 (so Envoy can connect).
     #[error("chmod 0777 on listen socket {path}: {source}")]
-    Chmod { path: PathBuf, source: io::Error },
+    Chmod {
+        /// The socket path.
+        path: PathBuf,
+        /// Why the chmod failed.
+        source: io::Error,
+    },
+    /// The HTTP server failed.
     #[error("HTTP server on {addr}: {source}")]
-    Http { addr: SocketAddr, source: io::Error },
+    Http {
+        /// The HTTP server's address.
+        addr: SocketAddr,
+        /// Why it failed.
+        source: io::Error,
+    },
 }
 
 /// A bound listener, ready for [`serve_on`].
 #[derive(Debug)]
 pub enum Bound {
-    Unix { listener: UnixListener, path: PathBuf },
+    /// A Unix-socket listener.
+    Unix {
+        /// The bound socket.
+        listener: UnixListener,
+        /// The socket's path.
+        path: PathBuf,
+    },
+    /// A TCP listener.
     Tcp(TcpListener),
 }
 

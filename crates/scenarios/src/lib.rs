@@ -65,7 +65,9 @@ pub fn to_json_lines(messages: &[ToDataplane]) -> String {
 /// One side of a check as Envoy describes it.
 #[derive(Clone, Copy, Debug)]
 pub struct Endpoint<'a> {
+    /// The peer's IP address, as text.
     pub ip: &'a str,
+    /// The peer's port.
     pub port: u32,
     /// The URI SAN under mTLS (`spiffe://…`), `""` in plain text.
     pub principal: &'a str,
@@ -74,9 +76,11 @@ pub struct Endpoint<'a> {
 /// The HTTP attributes of an HTTP-filter check.
 #[derive(Clone, Copy, Debug)]
 pub struct HttpAttrs<'a> {
+    /// The request method, e.g. `GET`.
     pub method: &'a str,
     /// As Envoy sends it: query string included.
     pub path: &'a str,
+    /// The `:authority` (Host) header.
     pub host: &'a str,
 }
 

@@ -49,8 +49,11 @@ pub const S1_SET_HISTOGRAM: [(usize, usize, usize); 6] =
     [(4, 0, 0), (3035, 1, 9), (446, 10, 99), (64, 100, 999), (158, 1000, 9999), (1, 54_566, 54_566)];
 /// The flow (TEST-NET addresses, outside the sets' 10.0.0.0/8).
 pub const S1_SRC_IP: &str = "192.0.2.10";
+/// The flow's source port.
 pub const S1_SRC_PORT: u32 = 45_000;
+/// The flow's destination address.
 pub const S1_DST_IP: &str = "198.51.100.20";
+/// The flow's destination port.
 pub const S1_DST_PORT: u32 = 8080;
 
 const SEED: u64 = 20_200;

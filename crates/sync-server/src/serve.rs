@@ -39,6 +39,7 @@ pub struct ServerConfig {
     /// How often the creds directory is listed (Felix: 100 ms); in serve-all mode, how soon a
     /// socket that could not be bound is tried again.
     pub poll_interval: Duration,
+    /// Counters and gauges the server updates.
     pub metrics: ServerMetrics,
 }
 

@@ -49,8 +49,10 @@ pub const DEFAULT_QUEUE_LIMIT: usize = 1_000;
 /// Why the server stopped without being asked to.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The calculator's side of the update channel was dropped.
     #[error("the calculator's update channel closed")]
     UpdatesClosed,
+    /// The task that feeds updates to the per-workload streams panicked or was cancelled.
     #[error("policy-sync processor task failed: {0}")]
     ProcessorTask(#[source] tokio::task::JoinError),
 }

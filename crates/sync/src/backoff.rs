@@ -27,6 +27,7 @@ pub struct Backoff {
 impl Backoff {
     /// The D6 defaults: 50 ms, doubling, capped at 5 s.
     pub const DEFAULT_INITIAL: Duration = Duration::from_millis(50);
+    /// The D6 cap: a wait never exceeds 5 s.
     pub const DEFAULT_MAX: Duration = Duration::from_secs(5);
 
     /// Backoff from `initial` up to `max` (`max` below `initial` is raised to it), equal jitter.

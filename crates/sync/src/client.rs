@@ -51,16 +51,27 @@ impl ClientConfig {
 /// Why a connection ended.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
+    /// The policy-sync socket could not be connected.
     #[error("connecting to policy-sync socket {path}: {source}")]
     Connect {
+        /// The socket's path.
         path: PathBuf,
+        /// Why connecting failed.
         #[source]
         source: tonic::transport::Error,
     },
+    /// The socket accepted no connection within the connect timeout.
     #[error("connecting to policy-sync socket {path}: no answer within {after:?}")]
-    ConnectTimeout { path: PathBuf, after: Duration },
+    ConnectTimeout {
+        /// The socket's path.
+        path: PathBuf,
+        /// The connect timeout that ran out.
+        after: Duration,
+    },
+    /// The server answered `Sync` with an error status.
     #[error("PolicySync/Sync refused: {0}")]
     Refused(#[source] Status),
+    /// The stream ended with an error status.
     #[error("policy-sync stream broken: {0}")]
     Broken(#[source] Status),
 }

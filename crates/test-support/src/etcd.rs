@@ -42,8 +42,11 @@ fn free_port() -> u16 {
 /// Server certificate, key and CA for a TLS etcd.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
+    /// The CA certificate (PEM) that signed `cert`.
     pub ca: PathBuf,
+    /// The server's certificate (PEM).
     pub cert: PathBuf,
+    /// The server's private key (PEM).
     pub key: PathBuf,
 }
 
@@ -88,10 +91,12 @@ impl Etcd {
         }
     }
 
+    /// The client address etcd listens on.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.client_port))
     }
 
+    /// The client URL: `https://` when started with TLS.
     pub fn url(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}", self.client_port)
@@ -171,6 +176,7 @@ impl Etcd {
         }
     }
 
+    /// What etcd has written to its log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
     }
@@ -208,6 +214,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
+    /// A TCP proxy on a free local port that forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -232,6 +239,7 @@ impl Proxy {
         Proxy { port, open, connections, accept }
     }
 
+    /// The proxy's URL, for a client to dial instead of `upstream`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -244,6 +252,7 @@ impl Proxy {
         }
     }
 
+    /// Accepts connections again after [`cut`](Self::cut).
     pub fn restore(&self) {
         self.open.store(true, Ordering::SeqCst);
     }

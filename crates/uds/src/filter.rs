@@ -44,14 +44,27 @@ pub enum FilterError {
     BlockTooLarge,
     /// A frame other than the CONTINUATION of the same stream in the middle of a header block.
     #[error("HTTP/2 frame of type {frame_type} on stream {stream_id} inside a header block")]
-    BrokenBlock { frame_type: u8, stream_id: u32 },
+    BrokenBlock {
+        /// The type of the frame that arrived.
+        frame_type: u8,
+        /// The stream whose header block it interrupted.
+        stream_id: u32,
+    },
     /// HEADERS padding longer than the frame, or PRIORITY fields cut short.
     #[error("malformed HTTP/2 HEADERS frame on stream {stream_id}")]
-    MalformedHeaders { stream_id: u32 },
+    MalformedHeaders {
+        /// The HEADERS frame's stream.
+        stream_id: u32,
+    },
     /// A block that does not decode, once blocks are being encoded again (before that, the
     /// block goes to the server as it came, which answers with COMPRESSION_ERROR).
     #[error("HTTP/2 header block on stream {stream_id} does not decode: {error}")]
-    Hpack { stream_id: u32, error: HpackError },
+    Hpack {
+        /// The stream the block belongs to.
+        stream_id: u32,
+        /// Why it does not decode.
+        error: HpackError,
+    },
 }
 
 /// Where the filter is in the client's byte stream.
