@@ -2,11 +2,9 @@
 //! panic, and how the bytes are cut into reads must not change what the server is given.
 #![no_main]
 
-use alp_uds::AuthorityFilter;
+use alp_uds::{AuthorityFilter, frame::PREFACE};
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 fn run(data: &[u8], cut: usize) -> Result<Vec<u8>, alp_uds::FilterError> {
     let mut filter = AuthorityFilter::new();

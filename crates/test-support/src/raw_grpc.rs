@@ -5,6 +5,7 @@
 use std::{io, path::Path, time::Duration};
 
 use alp_proto::felix::{SyncRequest, ToDataplane, to_dataplane::Payload};
+use alp_uds::frame::{FRAME_HEADER_LEN, FrameHeader, PREFACE, encode as frame, flag, kind};
 use bytes::{Buf, Bytes, BytesMut};
 use loona_hpack::{Decoder, Encoder};
 use prost::Message;
@@ -58,15 +59,6 @@ pub struct RawResponse {
 
 const STREAM: u32 = 1;
 
-fn frame(frame_type: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = u32::try_from(payload.len()).expect("a small frame");
-    let mut out = len.to_be_bytes()[1..].to_vec();
-    out.extend([frame_type, flags]);
-    out.extend(stream_id.to_be_bytes());
-    out.extend(payload);
-    out
-}
-
 /// One call on its own connection: the unary request `message` (a serialised protobuf) to
 /// `path` with the given `:authority`; reads until the stream ends, `enough` says the messages
 /// so far suffice (for server streams), or `timeout` passes.
@@ -79,8 +71,8 @@ pub async fn call(
     timeout: Duration,
 ) -> io::Result<RawResponse> {
     let mut stream = UnixStream::connect(socket).await?;
-    let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    out.extend(frame(0x4, 0, 0, &[]));
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(kind::SETTINGS, 0, 0, &[]));
     let authority = authority.value(socket);
     let fields: [(&[u8], &[u8]); 7] = [
         (b":method", b"POST"),
@@ -91,11 +83,11 @@ pub async fn call(
         (b"te", b"trailers"),
         (b"user-agent", b"grpc-go/1.75.0"),
     ];
-    out.extend(frame(0x1, 0x4, STREAM, &Encoder::new().encode(fields)));
+    out.extend(frame(kind::HEADERS, flag::END_HEADERS, STREAM, &Encoder::new().encode(fields)));
     let mut body = vec![0];
     body.extend(u32::try_from(message.len()).expect("a small message").to_be_bytes());
     body.extend(message);
-    out.extend(frame(0x0, 0x1, STREAM, &body));
+    out.extend(frame(kind::DATA, flag::END_STREAM, STREAM, &body));
     stream.write_all(&out).await?;
     match tokio::time::timeout(timeout, read_response(&mut stream, enough)).await {
         Ok(response) => response,
@@ -108,30 +100,30 @@ async fn read_response(stream: &mut UnixStream, enough: impl Fn(&[Bytes]) -> boo
     let mut response = RawResponse::default();
     let mut data = BytesMut::new();
     loop {
-        let mut header = [0u8; 9];
+        let mut header = [0u8; FRAME_HEADER_LEN];
         if stream.read_exact(&mut header).await.is_err() {
             return Ok(response);
         }
-        let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
-        let (frame_type, flags) = (header[3], header[4]);
-        let stream_id = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        let FrameHeader { length: len, frame_type, flags, stream_id } = FrameHeader::parse(&header);
         let mut payload = vec![0; len];
         stream.read_exact(&mut payload).await?;
         match frame_type {
-            // SETTINGS (not an ACK): acknowledge.
-            0x4 if flags & 0x1 == 0 => stream.write_all(&frame(0x4, 0x1, 0, &[])).await?,
-            // PING: answer.
-            0x6 if flags & 0x1 == 0 => stream.write_all(&frame(0x6, 0x1, 0, &payload)).await?,
-            0x3 if stream_id == STREAM => {
+            kind::SETTINGS if flags & flag::ACK == 0 => {
+                stream.write_all(&frame(kind::SETTINGS, flag::ACK, 0, &[])).await?
+            }
+            kind::PING if flags & flag::ACK == 0 => {
+                stream.write_all(&frame(kind::PING, flag::ACK, 0, &payload)).await?
+            }
+            kind::RST_STREAM if stream_id == STREAM => {
                 response.reset = Some(u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")));
                 return Ok(response);
             }
-            0x7 => {
+            kind::GOAWAY => {
                 response.reset = Some(u32::from_be_bytes(payload[4..8].try_into().expect("8 bytes")));
                 return Ok(response);
             }
-            0x1 if stream_id == STREAM => {
-                assert!(flags & 0x4 != 0, "the servers here send headers in one frame");
+            kind::HEADERS if stream_id == STREAM => {
+                assert!(flags & flag::END_HEADERS != 0, "the servers here send headers in one frame");
                 let fields = decoder.decode(&payload).map_err(|e| io::Error::other(format!("{e:?}")))?;
                 for (name, value) in fields {
                     let value = String::from_utf8_lossy(&value).into_owned();
@@ -141,16 +133,22 @@ async fn read_response(stream: &mut UnixStream, enough: impl Fn(&[Bytes]) -> boo
                         _ => {}
                     }
                 }
-                if flags & 0x1 != 0 {
+                if flags & flag::END_STREAM != 0 {
                     return Ok(response);
                 }
             }
-            0x0 if stream_id == STREAM => {
+            kind::DATA if stream_id == STREAM => {
                 // Give the window back at once, so that a long server stream keeps flowing.
                 let increment = u32::try_from(len).expect("a frame").to_be_bytes();
                 if len > 0 {
                     stream
-                        .write_all(&[frame(0x8, 0, 0, &increment), frame(0x8, 0, STREAM, &increment)].concat())
+                        .write_all(
+                            &[
+                                frame(kind::WINDOW_UPDATE, 0, 0, &increment),
+                                frame(kind::WINDOW_UPDATE, 0, STREAM, &increment),
+                            ]
+                            .concat(),
+                        )
                         .await?;
                 }
                 data.extend_from_slice(&payload);
@@ -162,7 +160,7 @@ async fn read_response(stream: &mut UnixStream, enough: impl Fn(&[Bytes]) -> boo
                     data.advance(5);
                     response.messages.push(data.split_to(message_len).freeze());
                 }
-                if enough(&response.messages) || flags & 0x1 != 0 {
+                if enough(&response.messages) || flags & flag::END_STREAM != 0 {
                     return Ok(response);
                 }
             }

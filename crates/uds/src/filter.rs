@@ -12,18 +12,11 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::hpack::{AUTHORITY, Decoder, Fields, HpackError, put_literal};
+use crate::{
+    frame::{FRAME_HEADER_LEN, FrameHeader, PREFACE, flag, kind},
+    hpack::{AUTHORITY, Decoder, Fields, HpackError, put_literal},
+};
 
-/// What every HTTP/2 client sends first.
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-/// A frame header: 24-bit length, type, flags, 31-bit stream id.
-const FRAME_HEADER_LEN: usize = 9;
-const TYPE_HEADERS: u8 = 0x1;
-const TYPE_CONTINUATION: u8 = 0x9;
-const FLAG_END_STREAM: u8 = 0x1;
-const FLAG_END_HEADERS: u8 = 0x4;
-const FLAG_PADDED: u8 = 0x8;
-const FLAG_PRIORITY: u8 = 0x20;
 /// The priority fields of a HEADERS frame with the PRIORITY flag: dependency and weight.
 const PRIORITY_LEN: usize = 5;
 /// HTTP/2's initial SETTINGS_HEADER_TABLE_SIZE. The servers behind this filter never announce
@@ -188,18 +181,13 @@ impl AuthorityFilter {
                     self.state = State::FrameHeader;
                 }
                 State::FrameHeader => {
-                    let Some(&[l0, l1, l2, frame_type, flags, s0, s1, s2, s3]) =
-                        input.first_chunk::<FRAME_HEADER_LEN>()
-                    else {
-                        return Ok(());
-                    };
-                    let length = usize::from(l0) << 16 | usize::from(l1) << 8 | usize::from(l2);
-                    let stream_id = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
+                    let Some(header) = input.first_chunk::<FRAME_HEADER_LEN>() else { return Ok(()) };
+                    let FrameHeader { length, frame_type, flags, stream_id } = FrameHeader::parse(header);
                     let in_block = self.block.open;
-                    if in_block && (frame_type != TYPE_CONTINUATION || stream_id != self.block.stream_id) {
+                    if in_block && (frame_type != kind::CONTINUATION || stream_id != self.block.stream_id) {
                         return Err(FilterError::BrokenBlock { frame_type, stream_id });
                     }
-                    if !in_block && frame_type != TYPE_HEADERS {
+                    if !in_block && frame_type != kind::HEADERS {
                         // Everything but a header block passes; h2 judges a stray CONTINUATION.
                         output.extend_from_slice(&input.split_to(FRAME_HEADER_LEN));
                         self.state = State::Forward { remaining: length };
@@ -215,7 +203,7 @@ impl AuthorityFilter {
                     }
                     let frame = input.split_to(FRAME_HEADER_LEN + length);
                     self.add_frame(&frame, frame_type, flags, stream_id)?;
-                    if flags & FLAG_END_HEADERS != 0 {
+                    if flags & flag::END_HEADERS != 0 {
                         self.finish_block(output)?;
                     }
                 }
@@ -228,14 +216,14 @@ impl AuthorityFilter {
         let block = &mut self.block;
         block.raw.extend_from_slice(frame);
         let mut payload = frame.get(FRAME_HEADER_LEN..).unwrap_or_default();
-        if frame_type == TYPE_HEADERS {
+        if frame_type == kind::HEADERS {
             let malformed = FilterError::MalformedHeaders { stream_id };
-            if flags & FLAG_PADDED != 0 {
+            if flags & flag::PADDED != 0 {
                 let (&pad, rest) = payload.split_first().ok_or_else(|| malformed.clone())?;
                 let keep = rest.len().checked_sub(usize::from(pad)).ok_or_else(|| malformed.clone())?;
                 payload = rest.get(..keep).unwrap_or_default();
             }
-            block.priority = if flags & FLAG_PRIORITY != 0 {
+            block.priority = if flags & flag::PRIORITY != 0 {
                 let (priority, rest) = payload.split_first_chunk::<PRIORITY_LEN>().ok_or(malformed)?;
                 payload = rest;
                 Some(*priority)
@@ -243,7 +231,7 @@ impl AuthorityFilter {
                 None
             };
             block.stream_id = stream_id;
-            block.flags = flags & (FLAG_END_STREAM | FLAG_PRIORITY);
+            block.flags = flags & (flag::END_STREAM | flag::PRIORITY);
             block.open = true;
         }
         block.fragment.extend_from_slice(payload);
@@ -297,31 +285,19 @@ impl AuthorityFilter {
         let first_room = MIN_MAX_FRAME_SIZE - priority.len();
         let (first, rest) = encoded.split_at(first_room.min(encoded.len()));
         let mut chunks = rest.chunks(MIN_MAX_FRAME_SIZE).peekable();
-        let end_headers = |last: bool| if last { FLAG_END_HEADERS } else { 0 };
+        let end_headers = |last: bool| if last { flag::END_HEADERS } else { 0 };
         let stream_id = self.block.stream_id;
-        put_frame_header(
-            output,
-            priority.len() + first.len(),
-            TYPE_HEADERS,
-            self.block.flags | end_headers(chunks.peek().is_none()),
-            stream_id,
-        );
+        let flags = self.block.flags | end_headers(chunks.peek().is_none());
+        FrameHeader { length: priority.len() + first.len(), frame_type: kind::HEADERS, flags, stream_id }.put(output);
         output.put_slice(priority);
         output.put_slice(first);
         while let Some(chunk) = chunks.next() {
-            put_frame_header(output, chunk.len(), TYPE_CONTINUATION, end_headers(chunks.peek().is_none()), stream_id);
+            let flags = end_headers(chunks.peek().is_none());
+            FrameHeader { length: chunk.len(), frame_type: kind::CONTINUATION, flags, stream_id }.put(output);
             output.put_slice(chunk);
         }
         Ok(())
     }
-}
-
-fn put_frame_header(output: &mut BytesMut, length: usize, frame_type: u8, flags: u8, stream_id: u32) {
-    // `length` is at most MIN_MAX_FRAME_SIZE, well inside 24 bits.
-    output.put_uint(length as u64, 3);
-    output.put_u8(frame_type);
-    output.put_u8(flags);
-    output.put_u32(stream_id & 0x7fff_ffff);
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod filter;
+pub mod frame;
 mod hpack;
 #[cfg(feature = "io")]
 mod io;

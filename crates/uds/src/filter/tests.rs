@@ -2,16 +2,13 @@ use loona_hpack::{Decoder, Encoder};
 use proptest::prelude::*;
 
 use super::*;
+use crate::frame::encode as frame;
 
 type Field = (Vec<u8>, Vec<u8>);
 
-const SETTINGS: &[u8] = &[0, 0, 0, 0x4, 0, 0, 0, 0, 0];
-
-fn frame(frame_type: u8, flags: u8, stream_id: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    put_frame_header(&mut out, payload.len(), frame_type, flags, stream_id);
-    out.extend_from_slice(payload);
-    out.to_vec()
+/// The preface and an empty SETTINGS frame: how every client starts.
+fn opening() -> Vec<u8> {
+    [PREFACE, &frame(kind::SETTINGS, 0, 0, &[])].concat()
 }
 
 fn request(authority: Option<&[u8]>, extra: &[(&str, &str)]) -> Vec<Field> {
@@ -49,37 +46,35 @@ fn server_view(mut bytes: &[u8]) -> Vec<Seen> {
     type Open = (u32, u8, Option<[u8; 5]>, Vec<u8>);
     let mut block: Option<Open> = None;
     while !bytes.is_empty() {
-        let length = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
-        let (frame_type, flags) = (bytes[3], bytes[4]);
-        let stream_id = u32::from_be_bytes([bytes[5], bytes[6], bytes[7], bytes[8]]);
+        let FrameHeader { length, frame_type, flags, stream_id } = FrameHeader::parse(bytes[..9].try_into().unwrap());
         assert!(length <= MIN_MAX_FRAME_SIZE, "a frame the server accepts");
         let mut payload = &bytes[9..9 + length];
         bytes = &bytes[9 + length..];
         match frame_type {
-            TYPE_HEADERS => {
+            kind::HEADERS => {
                 assert!(block.is_none());
-                if flags & FLAG_PADDED != 0 {
+                if flags & flag::PADDED != 0 {
                     let pad = usize::from(payload[0]);
                     payload = &payload[1..payload.len() - pad];
                 }
-                let priority = (flags & FLAG_PRIORITY != 0).then(|| {
+                let priority = (flags & flag::PRIORITY != 0).then(|| {
                     let p: [u8; 5] = payload[..5].try_into().unwrap();
                     payload = &payload[5..];
                     p
                 });
                 block = Some((stream_id, flags, priority, payload.to_vec()));
             }
-            TYPE_CONTINUATION => block.as_mut().expect("CONTINUATION inside a block").3.extend_from_slice(payload),
+            kind::CONTINUATION => block.as_mut().expect("CONTINUATION inside a block").3.extend_from_slice(payload),
             _ => {
                 assert!(block.is_none(), "no frame inside a block");
                 seen.push(Seen::Other { frame_type, flags, stream_id, payload: payload.to_vec() });
                 continue;
             }
         }
-        if flags & FLAG_END_HEADERS != 0 {
+        if flags & flag::END_HEADERS != 0 {
             let (stream_id, first_flags, priority, fragment) = block.take().unwrap();
             let fields = decoder.decode(&fragment).expect("the server decodes every block");
-            seen.push(Seen::Headers { stream_id, end_stream: first_flags & FLAG_END_STREAM != 0, priority, fields });
+            seen.push(Seen::Headers { stream_id, end_stream: first_flags & flag::END_STREAM != 0, priority, fields });
         }
     }
     assert!(block.is_none(), "no block left open");
@@ -98,21 +93,26 @@ fn run(input: &[u8]) -> Result<Vec<u8>, FilterError> {
 /// What the filter must produce, as the server sees it: the client's blocks less the
 /// authorities h2 refuses.
 fn expected(requests: &[(u32, Vec<Field>)]) -> Vec<Seen> {
-    let mut expected = vec![Seen::Other { frame_type: 0x4, flags: 0, stream_id: 0, payload: vec![] }];
+    let mut expected = vec![Seen::Other { frame_type: kind::SETTINGS, flags: 0, stream_id: 0, payload: vec![] }];
     for (stream_id, fields) in requests {
         let fields = fields.iter().filter(|(n, v)| n != b":authority" || is_valid_authority(v)).cloned().collect();
         expected.push(Seen::Headers { stream_id: *stream_id, end_stream: false, priority: None, fields });
-        expected.push(Seen::Other { frame_type: 0x0, flags: 1, stream_id: *stream_id, payload: b"body".to_vec() });
+        expected.push(Seen::Other {
+            frame_type: kind::DATA,
+            flags: flag::END_STREAM,
+            stream_id: *stream_id,
+            payload: b"body".to_vec(),
+        });
     }
     expected
 }
 
 fn connection(requests: &[(u32, Vec<Field>)]) -> Vec<u8> {
     let mut encoder = Encoder::new();
-    let mut bytes = [PREFACE, SETTINGS].concat();
+    let mut bytes = opening();
     for (stream_id, fields) in requests {
-        bytes.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, *stream_id, &encode(&mut encoder, fields)));
-        bytes.extend(frame(0x0, FLAG_END_STREAM, *stream_id, b"body"));
+        bytes.extend(frame(kind::HEADERS, flag::END_HEADERS, *stream_id, &encode(&mut encoder, fields)));
+        bytes.extend(frame(kind::DATA, flag::END_STREAM, *stream_id, b"body"));
     }
     bytes
 }
@@ -179,9 +179,9 @@ fn padding_priority_and_continuations() {
     headers.extend([0x80, 0, 0, 1, 15]); // exclusive dependency on stream 1, weight 16
     headers.extend(head);
     headers.extend([0, 0, 0]);
-    let mut input = [PREFACE, SETTINGS].concat();
-    input.extend(frame(TYPE_HEADERS, FLAG_PADDED | FLAG_PRIORITY | FLAG_END_STREAM, 5, &headers));
-    input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 5, tail));
+    let mut input = opening();
+    input.extend(frame(kind::HEADERS, flag::PADDED | flag::PRIORITY | flag::END_STREAM, 5, &headers));
+    input.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 5, tail));
     let seen = server_view(&run(&input).unwrap());
     let kept: Vec<Field> = fields.into_iter().filter(|(n, _)| n != b":authority").collect();
     assert_eq!(
@@ -194,10 +194,10 @@ fn padding_priority_and_continuations() {
 fn a_large_block_is_cut_into_frames_the_server_takes() {
     let fields = request(Some(SOCKET_PATH), &[("x-a", &"a".repeat(15_000)), ("x-b", &"b".repeat(15_000))]);
     let block = encode(&mut Encoder::new(), &fields);
-    let mut input = [PREFACE, SETTINGS].concat();
+    let mut input = opening();
     let (first, rest) = block.split_at(MIN_MAX_FRAME_SIZE);
-    input.extend(frame(TYPE_HEADERS, 0, 1, first));
-    input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 1, rest));
+    input.extend(frame(kind::HEADERS, 0, 1, first));
+    input.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 1, rest));
     let output = run(&input).unwrap();
     let seen = server_view(&output);
     let Seen::Headers { fields: got, .. } = &seen[1] else { panic!("{seen:?}") };
@@ -207,33 +207,33 @@ fn a_large_block_is_cut_into_frames_the_server_takes() {
 #[test]
 fn broken_blocks_end_the_connection() {
     let block = encode(&mut Encoder::new(), &request(Some(SOCKET_PATH), &[]));
-    let mut input = [PREFACE, SETTINGS].concat();
-    input.extend(frame(TYPE_HEADERS, 0, 1, &block[..4]));
-    input.extend(frame(0x0, 0, 1, b"x"));
+    let mut input = opening();
+    input.extend(frame(kind::HEADERS, 0, 1, &block[..4]));
+    input.extend(frame(kind::DATA, 0, 1, b"x"));
     assert_eq!(run(&input), Err(FilterError::BrokenBlock { frame_type: 0, stream_id: 1 }));
 
-    let mut input = [PREFACE, SETTINGS].concat();
-    input.extend(frame(TYPE_HEADERS, 0, 1, &[0; 40 << 10]));
-    input.extend(frame(TYPE_CONTINUATION, FLAG_END_HEADERS, 1, &[0; 40 << 10]));
+    let mut input = opening();
+    input.extend(frame(kind::HEADERS, 0, 1, &[0; 40 << 10]));
+    input.extend(frame(kind::CONTINUATION, flag::END_HEADERS, 1, &[0; 40 << 10]));
     assert_eq!(run(&input), Err(FilterError::BlockTooLarge));
 
     // Padding longer than the frame.
-    let mut input = [PREFACE, SETTINGS].concat();
-    input.extend(frame(TYPE_HEADERS, FLAG_PADDED | FLAG_END_HEADERS, 1, &[9, 1, 2]));
+    let mut input = opening();
+    input.extend(frame(kind::HEADERS, flag::PADDED | flag::END_HEADERS, 1, &[9, 1, 2]));
     assert_eq!(run(&input), Err(FilterError::MalformedHeaders { stream_id: 1 }));
 }
 
 #[test]
 fn an_undecodable_block_goes_to_the_server_while_in_step() {
     // Index 70 is in no table: the server must see it and answer COMPRESSION_ERROR.
-    let mut input = [PREFACE, SETTINGS].concat();
-    input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 1, &[0x80 | 70]));
-    input.extend(frame(0x0, FLAG_END_STREAM, 1, b"body"));
+    let mut input = opening();
+    input.extend(frame(kind::HEADERS, flag::END_HEADERS, 1, &[0x80 | 70]));
+    input.extend(frame(kind::DATA, flag::END_STREAM, 1, b"body"));
     assert_eq!(run(&input).unwrap(), input);
 
     // Once blocks are encoded again, the connection cannot be followed: it ends.
     let mut input = connection(&[(1, request(Some(SOCKET_PATH), &[]))]);
-    input.extend(frame(TYPE_HEADERS, FLAG_END_HEADERS, 3, &[0x80 | 70]));
+    input.extend(frame(kind::HEADERS, flag::END_HEADERS, 3, &[0x80 | 70]));
     assert!(matches!(run(&input), Err(FilterError::Hpack { stream_id: 3, .. })));
 }
 
