@@ -19,7 +19,7 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-use common::{Kill, alp, answer, eventually, examples, spawn};
+use common::{Kill, alp, answer, eventually, examples, spawn, spawn_binary};
 
 const POLICY_NAME: &str = "interop-probe";
 const POLICY: &str = "apiVersion: projectcalico.org/v3
@@ -87,12 +87,6 @@ fn python() -> PathBuf {
         path.display()
     );
     path
-}
-
-/// A Calico binary in the background, stderr (where logrus writes) to `log`.
-fn spawn_calico(binary: &Path, args: &[&str], log: &Path) -> Kill {
-    let log = std::fs::File::create(log).unwrap();
-    Kill(Command::new(binary).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().unwrap())
 }
 
 /// Calico's `healthz -dialPath SOCK liveness|readiness`: its exit code (0 healthy, 2 RPC error,
@@ -165,7 +159,7 @@ fn real_dikastes_syncs_from_alp_agent() {
     let sock = tmp.path().join("dikastes.sock");
     let log = tmp.path().join("dikastes.log");
     let args = ["server", "-l", sock.to_str().unwrap(), "-d", sync_sock.to_str().unwrap(), "--debug"];
-    let mut server = spawn_calico(&dikastes, &args, &log);
+    let mut server = spawn_binary(&dikastes, &args, &log);
 
     eventually("Dikastes in sync with alp agent (healthz readiness 0)", tmp.path(), || {
         healthz(&dikastes, &sock, "readiness") == 0

@@ -46,8 +46,13 @@ impl Drop for Kill {
 
 /// `alp ARGS` in the background, stderr to `log`.
 pub fn spawn(args: &[&str], log: &Path) -> Kill {
+    spawn_binary(Path::new(env!("CARGO_BIN_EXE_alp")), args, log)
+}
+
+/// `binary` with `args` in the background, stderr (where it logs) to `log`.
+pub fn spawn_binary(binary: &Path, args: &[&str], log: &Path) -> Kill {
     let log = std::fs::File::create(log).unwrap();
-    Kill(Command::new(env!("CARGO_BIN_EXE_alp")).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap())
+    Kill(Command::new(binary).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().unwrap())
 }
 
 /// A free loopback `host:port` (bound and released).
