@@ -4,14 +4,13 @@
 
 use alp_proto::felix::ToDataplane;
 
-use crate::{JoinId, Outgoing, Processor};
+use crate::{Outgoing, Processor};
 
 /// One workload's view of the processor's output: what its stream would carry.
 #[derive(Debug)]
 pub struct WorkloadFeed {
     processor: Processor,
     workload_id: String,
-    join: JoinId,
 }
 
 impl WorkloadFeed {
@@ -19,8 +18,8 @@ impl WorkloadFeed {
     /// stream is sent first.
     pub fn new(workload_id: &str) -> (Self, Vec<ToDataplane>) {
         let mut processor = Processor::new();
-        let (join, first) = processor.join(workload_id);
-        (WorkloadFeed { processor, workload_id: workload_id.to_owned(), join }, first)
+        let (_, first) = processor.join(workload_id);
+        (WorkloadFeed { processor, workload_id: workload_id.to_owned() }, first)
     }
 
     /// Applies the calculator's global messages; returns what the workload receives.
@@ -35,9 +34,7 @@ impl WorkloadFeed {
                     Outgoing::Message(m) => out.push(m),
                     Outgoing::End => {
                         // The workload went away: the stream ends; rejoin so a return is seen.
-                        let (join, again) = self.processor.join(&self.workload_id);
-                        self.join = join;
-                        out.extend(again);
+                        out.extend(self.processor.join(&self.workload_id).1);
                     }
                 }
             }
